@@ -1,0 +1,344 @@
+//! Server configuration: the TOML schema, its defaults, and validation.
+//!
+//! Owns: every tunable the operator can set, with units in field names and the reason
+//! for each default, plus `Config::validate`, which rejects nonsense at startup with an
+//! error naming the field. Does not own: command-line parsing (see `main.rs`, which
+//! applies flags on top of a `Config`) or backend probing (`io::probe`).
+
+use crate::error::ConfigError;
+use crate::io::probe::BackendChoice;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+/// The configuration `ringcast serve` runs with when no `--config` is given.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default.toml");
+
+/// Paths the server answers itself; a service prefix may not shadow them.
+pub const RESERVED_PATHS: [&str; 3] = ["/healthz", "/metrics", "/publish"];
+
+/// Top-level configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address every shard listens on (`SO_REUSEPORT`); port 0 picks a free port.
+    pub listen: String,
+    /// Event-loop threads; 0 = one per available core.
+    pub shards: usize,
+    /// `auto` probes io_uring and falls back to epoll; `RINGCAST_BACKEND` overrides.
+    pub backend: BackendChoice,
+    /// Pin shard N to core N mod cores (less cache traffic, steadier latency).
+    pub pin_shards: bool,
+    pub limits: Limits,
+    pub io: IoTuning,
+    /// Services by URL prefix, in TOML as `[[service]]` tables.
+    #[serde(rename = "service")]
+    pub services: Vec<ServiceConfig>,
+}
+
+/// Per-connection and per-process limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest WebSocket message accepted (sum of fragments); larger closes with 1009.
+    /// 64 KiB covers chat and market-data payloads with room to spare.
+    pub max_message_bytes: usize,
+    /// Bytes a connection may have queued for sending. Past it the consumer is too slow:
+    /// it is closed (WebSocket 1008, counted) so it cannot hold memory or slow others.
+    /// 1 MiB ≈ 16 000 small frames, several seconds of a busy room.
+    pub send_budget_bytes: usize,
+    /// Largest HTTP request head (request line + headers).
+    pub max_request_head_bytes: usize,
+    /// Largest HTTP request body (`POST /publish/<topic>`).
+    pub max_request_body_bytes: usize,
+    /// Open connections per shard; further accepts are closed at once and counted.
+    pub max_connections_per_shard: usize,
+    /// A connection that has not finished its HTTP request head in this time is closed.
+    pub handshake_timeout_ms: u64,
+    /// Send a WebSocket ping after this much inbound silence; 0 disables pings.
+    pub ping_interval_ms: u64,
+    /// Close a WebSocket (1001) that has sent nothing, not even a pong, for this long.
+    /// 0 disables. Must exceed `ping_interval_ms` so a live client can answer.
+    pub idle_timeout_ms: u64,
+    /// After the server sends a close frame, how long it waits for the peer to finish.
+    pub close_linger_ms: u64,
+    /// Topics one connection may hold open at once; further `sub`s are ignored.
+    pub max_topics_per_conn: usize,
+    /// Longest topic name; longer topics are treated as unknown (spec multiplex §2).
+    pub max_topic_bytes: usize,
+    /// Batches each cross-shard queue holds; a full queue drops the batch and counts it.
+    pub bus_capacity_batches: usize,
+    /// On SIGINT/SIGTERM, how long to let connections close cleanly before exiting.
+    pub shutdown_grace_ms: u64,
+}
+
+/// Kernel-interface tuning; defaults suit most deployments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IoTuning {
+    /// io_uring submission queue size.
+    pub ring_entries: u32,
+    /// Size of each read buffer (io_uring provided buffers, epoll's shared buffer).
+    pub read_buffer_bytes: usize,
+    /// Provided read buffers per shard (io_uring); a power of two.
+    pub read_buffer_count: u16,
+}
+
+/// What a service speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolKind {
+    /// websocket-multiplex rooms (pub/sub), spec `multiplex.md` §4.
+    Rooms,
+    /// Plain websocket-multiplex with the reference example's channels `ann`, `bob`,
+    /// `carl` (spec `multiplex.md` §6 items 1–7, 18).
+    MultiplexExample,
+    /// Echo every message back (conformance and protocol tests).
+    Echo,
+    /// Close every connection at once with 3000 "Go away!" (SockJS protocol tests).
+    Close,
+}
+
+/// One service, mounted at a URL prefix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// URL prefix, e.g. `/rooms`; the raw WebSocket is `<prefix>/websocket`.
+    pub prefix: String,
+    pub protocol: ProtocolKind,
+    /// Serve `<prefix>/websocket`.
+    #[serde(default = "yes")]
+    pub websocket: bool,
+    /// Rooms: the allowed room names; absent = any room (dynamic rooms).
+    #[serde(default)]
+    pub rooms: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            shards: 0,
+            backend: BackendChoice::Auto,
+            pin_shards: true,
+            limits: Limits::default(),
+            io: IoTuning::default(),
+            services: Vec::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 64 * 1024,
+            send_budget_bytes: 1024 * 1024,
+            max_request_head_bytes: 8 * 1024,
+            max_request_body_bytes: 64 * 1024,
+            max_connections_per_shard: 100_000,
+            handshake_timeout_ms: 10_000,
+            ping_interval_ms: 25_000,
+            idle_timeout_ms: 60_000,
+            close_linger_ms: 2_000,
+            max_topics_per_conn: 256,
+            max_topic_bytes: 256,
+            bus_capacity_batches: 4096,
+            shutdown_grace_ms: 5_000,
+        }
+    }
+}
+
+impl Default for IoTuning {
+    fn default() -> Self {
+        IoTuning { ring_entries: 4096, read_buffer_bytes: 16 * 1024, read_buffer_count: 1024 }
+    }
+}
+
+impl Config {
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Config {
+        Config::from_toml(DEFAULT_CONFIG_TOML).expect("embedded default config is valid")
+    }
+
+    /// Parse and validate TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read, parse and validate a TOML file.
+    pub fn from_file(path: &str) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_string(), e.to_string()))?;
+        Config::from_toml(&text)
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| invalid("listen", "expected IP:PORT, e.g. 127.0.0.1:8080"))
+    }
+
+    /// Shards to run: the configured count, or one per available core.
+    pub fn shard_count(&self) -> usize {
+        if self.shards == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            self.shards
+        }
+    }
+
+    /// Reject configurations that cannot work, naming the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.shards > 1024 {
+            return Err(invalid("shards", "at most 1024"));
+        }
+        self.limits.validate()?;
+        self.io.validate()?;
+        self.validate_services()
+    }
+
+    fn validate_services(&self) -> Result<(), ConfigError> {
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let field = format!("service[{i}].prefix");
+            let p = s.prefix.as_str();
+            if !p.starts_with('/') || p.len() < 2 || p.ends_with('/') {
+                return Err(ConfigError::Invalid(
+                    field,
+                    "must start with '/', not end with '/', e.g. /rooms".into(),
+                ));
+            }
+            if RESERVED_PATHS.iter().any(|r| p == *r || p.starts_with(&format!("{r}/"))) {
+                return Err(ConfigError::Invalid(field, format!("{p} is reserved for the server")));
+            }
+            if seen.contains(&p) {
+                return Err(ConfigError::Invalid(field, format!("{p} is declared twice")));
+            }
+            seen.push(p);
+            if let Some(rooms) = &s.rooms {
+                if rooms
+                    .iter()
+                    .any(|r| r.is_empty() || r.contains(',') || r.len() > self.limits.max_topic_bytes)
+                {
+                    let msg = "room names must be non-empty, without ',', within limits.max_topic_bytes";
+                    return Err(ConfigError::Invalid(format!("service[{i}].rooms"), msg.into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive: [(&str, u64); 10] = [
+            ("limits.max_message_bytes", self.max_message_bytes as u64),
+            ("limits.send_budget_bytes", self.send_budget_bytes as u64),
+            ("limits.max_request_head_bytes", self.max_request_head_bytes as u64),
+            ("limits.max_request_body_bytes", self.max_request_body_bytes as u64),
+            ("limits.max_connections_per_shard", self.max_connections_per_shard as u64),
+            ("limits.handshake_timeout_ms", self.handshake_timeout_ms),
+            ("limits.close_linger_ms", self.close_linger_ms),
+            ("limits.max_topics_per_conn", self.max_topics_per_conn as u64),
+            ("limits.max_topic_bytes", self.max_topic_bytes as u64),
+            ("limits.bus_capacity_batches", self.bus_capacity_batches as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(invalid(name, "must be greater than 0"));
+        }
+        if self.max_message_bytes > 256 * 1024 * 1024 {
+            return Err(invalid("limits.max_message_bytes", "at most 256 MiB"));
+        }
+        if self.send_budget_bytes < 4096 {
+            return Err(invalid("limits.send_budget_bytes", "at least 4096"));
+        }
+        if self.max_request_head_bytes < 512 {
+            return Err(invalid("limits.max_request_head_bytes", "at least 512"));
+        }
+        if self.idle_timeout_ms != 0
+            && self.ping_interval_ms != 0
+            && self.idle_timeout_ms <= self.ping_interval_ms
+        {
+            return Err(invalid("limits.idle_timeout_ms", "must exceed limits.ping_interval_ms (or be 0)"));
+        }
+        if self.max_connections_per_shard > 1 << 24 {
+            return Err(invalid("limits.max_connections_per_shard", "at most 16777216"));
+        }
+        Ok(())
+    }
+}
+
+impl IoTuning {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(64..=32768).contains(&self.ring_entries) {
+            return Err(invalid("io.ring_entries", "between 64 and 32768"));
+        }
+        if !(1024..=1 << 20).contains(&self.read_buffer_bytes) {
+            return Err(invalid("io.read_buffer_bytes", "between 1024 and 1048576"));
+        }
+        if !self.read_buffer_count.is_power_of_two() || self.read_buffer_count < 8 {
+            return Err(invalid("io.read_buffer_count", "a power of two, at least 8"));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(field: &str, msg: &str) -> ConfigError {
+    ConfigError::Invalid(field.to_string(), msg.to_string())
+}
+
+/// TOML errors span lines; the CLI prints one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid_and_serves_rooms() {
+        let c = Config::embedded_default();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert!(c.services.iter().any(|s| s.prefix == "/rooms" && s.protocol == ProtocolKind::Rooms));
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = Config::from_toml("[limits]\nmax_mesage_bytes = 3\n").unwrap_err().to_string();
+        assert!(err.contains("max_mesage_bytes"), "{err}");
+    }
+
+    #[test]
+    fn zero_budget_is_rejected_with_field_name() {
+        let err = Config::from_toml("[limits]\nsend_budget_bytes = 0\n").unwrap_err().to_string();
+        assert!(err.contains("limits.send_budget_bytes"), "{err}");
+    }
+
+    #[test]
+    fn bad_prefix_and_duplicates_are_rejected() {
+        let dup = "[[service]]\nprefix='/a'\nprotocol='echo'\n[[service]]\nprefix='/a'\nprotocol='rooms'\n";
+        assert!(Config::from_toml(dup).unwrap_err().to_string().contains("twice"));
+        let bad = "[[service]]\nprefix='a/'\nprotocol='echo'\n";
+        assert!(Config::from_toml(bad).unwrap_err().to_string().contains("service[0].prefix"));
+        let reserved = "[[service]]\nprefix='/metrics'\nprotocol='echo'\n";
+        assert!(Config::from_toml(reserved).unwrap_err().to_string().contains("reserved"));
+    }
+
+    #[test]
+    fn idle_timeout_must_exceed_ping_interval() {
+        let t = "[limits]\nping_interval_ms = 1000\nidle_timeout_ms = 500\n";
+        assert!(Config::from_toml(t).unwrap_err().to_string().contains("idle_timeout_ms"));
+    }
+
+    #[test]
+    fn bad_listen_is_rejected() {
+        assert!(Config::from_toml("listen = 'nope'").unwrap_err().to_string().contains("listen"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Typed errors, one enum per layer, named for their cause.
+//!
+//! Owns: configuration and startup errors, HTTP request errors. The WebSocket codec's
+//! errors live beside it (`transport::ws::error`) and are re-exported here. Each
+//! connection-level error says whether the peer, the server or backpressure caused it;
+//! that picks the close code and the log level.
+
+pub use crate::transport::ws::error::WsError;
+pub use crate::transport::ws::handshake::HandshakeError;
+
+/// A configuration that cannot be used. Printed as one line naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(String, String),
+    #[error("config: {0}")]
+    Parse(String),
+    #[error("config: {0}: {1}")]
+    Invalid(String, String),
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("backend: {0}")]
+    Backend(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot start shard {shard}: {source}")]
+    Shard { shard: usize, source: std::io::Error },
+}
+
+/// A malformed or unacceptable HTTP request (the peer's fault). Maps to a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("malformed request head")]
+    Malformed,
+    #[error("request head over the size limit")]
+    HeadTooLarge,
+    #[error("request body over the size limit")]
+    BodyTooLarge,
+    #[error("invalid Content-Length")]
+    BadContentLength,
+    #[error("chunked request bodies are not supported")]
+    ChunkedBody,
+}
+
+impl HttpError {
+    /// The status code answered for this error.
+    pub fn status(self) -> u16 {
+        match self {
+            HttpError::Malformed | HttpError::BadContentLength => 400,
+            HttpError::HeadTooLarge => 431,
+            HttpError::BodyTooLarge => 413,
+            HttpError::ChunkedBody => 411,
+        }
+    }
+}
+
+/// Why the server is closing a connection: picks the close code, log level and counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The peer broke the WebSocket protocol (1002/1007/1009 from the codec).
+    Protocol(WsError),
+    /// The peer asked to close (echo its code).
+    PeerClose(u16),
+    /// The peer sent a binary message where text is required (1003).
+    UnsupportedData,
+    /// Send queue over `send_budget_bytes` (1008).
+    Backpressure,
+    /// No traffic for `idle_timeout_ms` (1001).
+    Idle,
+    /// The server is shutting down (1001).
+    Shutdown,
+    /// The service closes (application code, e.g. 3000).
+    Application(u16),
+}
+
+impl CloseCause {
+    /// The WebSocket close code sent for this cause.
+    pub fn close_code(self) -> u16 {
+        match self {
+            CloseCause::Protocol(e) => e.close_code(),
+            CloseCause::PeerClose(code) => code,
+            CloseCause::UnsupportedData => 1003,
+            CloseCause::Backpressure => 1008,
+            CloseCause::Idle | CloseCause::Shutdown => 1001,
+            CloseCause::Application(code) => code,
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Sans-IO HTTP request-head parsing on top of `httparse`.
+//!
+//! Owns: turning the bytes of one request head into a small owned [`Request`] that
+//! keeps only what ringcast uses. Incomplete input is `Ok(None)`; nothing is allocated
+//! until the head is complete. Does not own: bodies (the caller reads `content_length`
+//! bytes after the head) or routing.
+
+use crate::error::HttpError;
+
+/// Headers inspected per request; more is a malformed (hostile) request.
+const MAX_HEADERS: usize = 48;
+
+/// The parts of a request ringcast acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Query string without `?` (empty if none).
+    pub query: String,
+    /// HTTP/1.0 or `Connection: close`: the connection ends after the response.
+    pub close: bool,
+    pub upgrade: Option<Vec<u8>>,
+    pub connection: Option<Vec<u8>>,
+    pub ws_version: Option<Vec<u8>>,
+    pub ws_key: Option<Vec<u8>>,
+    pub origin: Option<Vec<u8>>,
+    pub content_length: usize,
+}
+
+/// Parse one request head from the start of `buf`.
+///
+/// Returns the request and the head's length in bytes, `Ok(None)` if the head is not
+/// complete yet, or an error when it is malformed or longer than `max_head_bytes`.
+pub fn parse(
+    buf: &[u8],
+    max_head_bytes: usize,
+    max_body_bytes: usize,
+) -> Result<Option<(Request, usize)>, HttpError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let status = req.parse(buf).map_err(|_| HttpError::Malformed)?;
+    let head_len = match status {
+        httparse::Status::Partial if buf.len() > max_head_bytes => return Err(HttpError::HeadTooLarge),
+        httparse::Status::Partial => return Ok(None),
+        httparse::Status::Complete(n) if n > max_head_bytes => return Err(HttpError::HeadTooLarge),
+        httparse::Status::Complete(n) => n,
+    };
+    let target = req.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut out = Request {
+        method: req.method.unwrap_or("").to_string(),
+        path: path.to_string(),
+        query: query.to_string(),
+        close: req.version == Some(0),
+        ..Request::default()
+    };
+    for h in req.headers.iter() {
+        apply_header(&mut out, h.name, h.value)?;
+    }
+    if out.content_length > max_body_bytes {
+        return Err(HttpError::BodyTooLarge);
+    }
+    Ok(Some((out, head_len)))
+}
+
+fn apply_header(out: &mut Request, name: &str, value: &[u8]) -> Result<(), HttpError> {
+    let n = name.as_bytes();
+    if n.eq_ignore_ascii_case(b"upgrade") {
+        out.upgrade = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"connection") {
+        if has_token(value, b"close") {
+            out.close = true;
+        } else if has_token(value, b"keep-alive") {
+            out.close = false;
+        }
+        out.connection = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"sec-websocket-version") {
+        out.ws_version = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"sec-websocket-key") {
+        out.ws_key = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"origin") {
+        out.origin = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"content-length") {
+        out.content_length = parse_content_length(value)?;
+    } else if n.eq_ignore_ascii_case(b"transfer-encoding") && !value.eq_ignore_ascii_case(b"identity") {
+        return Err(HttpError::ChunkedBody);
+    }
+    Ok(())
+}
+
+fn parse_content_length(value: &[u8]) -> Result<usize, HttpError> {
+    let s = std::str::from_utf8(value).map_err(|_| HttpError::BadContentLength)?.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HttpError::BadContentLength);
+    }
+    s.parse().map_err(|_| HttpError::BadContentLength)
+}
+
+/// Whether a comma-separated header value contains `token` (case-insensitive).
+pub fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_head_needs_more() {
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n", 8192, 0), Ok(None));
+    }
+
+    #[test]
+    fn parses_upgrade_headers_and_query() {
+        let raw = b"GET /rooms/websocket?x=1 HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\n\
+Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: abc\r\n\r\nrest";
+        let (req, n) = parse(raw, 8192, 0).unwrap().unwrap();
+        assert_eq!(n, raw.len() - 4);
+        assert_eq!(req.path, "/rooms/websocket");
+        assert_eq!(req.query, "x=1");
+        assert_eq!(req.upgrade.as_deref(), Some(&b"WebSocket"[..]));
+        assert!(has_token(req.connection.as_deref().unwrap(), b"upgrade"));
+        assert!(!req.close);
+    }
+
+    #[test]
+    fn http10_and_connection_close_end_the_connection() {
+        let (req, _) = parse(b"GET / HTTP/1.0\r\n\r\n", 8192, 0).unwrap().unwrap();
+        assert!(req.close);
+        let (req, _) = parse(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 8192, 0).unwrap().unwrap();
+        assert!(req.close);
+    }
+
+    #[test]
+    fn oversized_and_malformed_heads_are_errors() {
+        let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(9000));
+        assert_eq!(parse(big.as_bytes(), 8192, 0), Err(HttpError::HeadTooLarge));
+        assert_eq!(parse(b"\x00\x01garbage\r\n\r\n", 8192, 0), Err(HttpError::Malformed));
+        let cl = b"POST /publish/a HTTP/1.1\r\nContent-Length: 99999\r\n\r\n";
+        assert_eq!(parse(cl, 8192, 10), Err(HttpError::BodyTooLarge));
+        let bad = b"POST /publish/a HTTP/1.1\r\nContent-Length: -1\r\n\r\n";
+        assert_eq!(parse(bad, 8192, 10), Err(HttpError::BadContentLength));
+        let chunked = b"POST /publish/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse(chunked, 8192, 10), Err(HttpError::ChunkedBody));
+    }
+}

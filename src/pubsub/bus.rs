@@ -1,0 +1,116 @@
+//! Bounded queues between shards, batched per tick.
+//!
+//! Owns: each shard's inbox and its senders to every other shard, the per-tick batch
+//! of outgoing publishes, and waking a peer through its eventfd. A full queue drops the
+//! batch and is counted: a shard never blocks on another. Does not own: what a shard
+//! does with a message it receives.
+
+use super::prepared::Prepared;
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+/// A message between shards.
+#[derive(Debug)]
+pub enum BusMsg {
+    /// Publishes made on the sending shard during one tick, in publish order.
+    Publish(Arc<[Arc<Prepared>]>),
+}
+
+/// One shard's end of the bus.
+pub struct BusEnd {
+    shard: usize,
+    inbox: Receiver<BusMsg>,
+    peers: Vec<Sender<BusMsg>>,
+    /// Every shard's eventfd, indexed by shard.
+    wake_fds: Arc<[OwnedFd]>,
+    /// Publishes made this tick, sent at the end of the tick.
+    outgoing: Vec<Arc<Prepared>>,
+}
+
+/// Build the bus for `wake_fds.len()` shards, each queue holding `capacity` batches.
+pub fn build(wake_fds: Arc<[OwnedFd]>, capacity: usize) -> Vec<BusEnd> {
+    let n = wake_fds.len();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| bounded(capacity)).unzip();
+    receivers
+        .into_iter()
+        .enumerate()
+        .map(|(shard, inbox)| BusEnd {
+            shard,
+            inbox,
+            peers: senders.clone(),
+            wake_fds: wake_fds.clone(),
+            outgoing: Vec::new(),
+        })
+        .collect()
+}
+
+impl BusEnd {
+    /// Number of shards on the bus.
+    pub fn shards(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Queue a publish for every other shard (sent by [`BusEnd::flush`]).
+    pub fn publish(&mut self, p: Arc<Prepared>) {
+        if self.peers.len() > 1 {
+            self.outgoing.push(p);
+        }
+    }
+
+    /// Send this tick's batch to every other shard and wake them. Returns how many
+    /// shards' queues were full (their batch was dropped).
+    pub fn flush(&mut self) -> usize {
+        if self.outgoing.is_empty() {
+            return 0;
+        }
+        let batch: Arc<[Arc<Prepared>]> = self.outgoing.drain(..).collect();
+        let mut full = 0;
+        for (i, peer) in self.peers.iter().enumerate() {
+            if i == self.shard {
+                continue;
+            }
+            match peer.try_send(BusMsg::Publish(batch.clone())) {
+                Ok(()) => wake(&self.wake_fds[i]),
+                Err(TrySendError::Full(_)) => full += 1,
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+        full
+    }
+
+    /// Next message from other shards, if any.
+    pub fn try_recv(&self) -> Option<BusMsg> {
+        self.inbox.try_recv().ok()
+    }
+
+    /// This shard's own eventfd (its backend waits on it).
+    pub fn own_wake_fd(&self) -> std::os::fd::RawFd {
+        self.wake_fds[self.shard].as_raw_fd()
+    }
+
+    /// Wake every shard (shutdown).
+    pub fn wake_all(&self) {
+        self.wake_fds.iter().for_each(wake);
+    }
+}
+
+/// Increment an eventfd so its shard wakes.
+pub fn wake(fd: &OwnedFd) {
+    let one: u64 = 1;
+    // SAFETY: writing 8 bytes to an eventfd we hold open.
+    unsafe {
+        libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8);
+    }
+}
+
+/// A new non-blocking eventfd.
+pub fn eventfd() -> std::io::Result<OwnedFd> {
+    // SAFETY: eventfd returns a new fd or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is fresh and owned by nobody else.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}

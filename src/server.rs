@@ -1,0 +1,281 @@
+//! Starting and stopping the server: listeners, shard threads, pinning, signals.
+//!
+//! Owns: choosing the backend, binding one `SO_REUSEPORT` listener per shard, creating
+//! the cross-shard bus and eventfds, spawning and pinning shard threads, and graceful
+//! shutdown (SIGINT/SIGTERM → every shard closes its connections politely within
+//! `limits.shutdown_grace_ms`). Does not own: anything a shard does.
+
+use crate::config::Config;
+use crate::error::StartError;
+use crate::io::probe::{self, Selection};
+use crate::io::{Backend, BackendOptions};
+use crate::metrics::{self, ShardStats};
+use crate::pubsub::bus;
+use crate::shard::{Shard, ShardContext};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+/// Pending connections each listener queues before accepting.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    selection: Selection,
+    shards: usize,
+    shutdown: Arc<AtomicBool>,
+    wake_fds: Arc<[OwnedFd]>,
+    stats: Arc<[ShardStats]>,
+    threads: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Validate `config`, pick the backend, bind, and start every shard.
+    pub fn start(config: Config) -> Result<Server, StartError> {
+        config.validate()?;
+        ignore_sigpipe();
+        let selection = probe::select(config.backend).map_err(StartError::Backend)?;
+        let shards = config.shard_count();
+        let requested = config.listen_addr()?;
+        let (listeners, addr) = bind_all(requested, shards)?;
+        let wake_fds: Arc<[OwnedFd]> = (0..shards)
+            .map(|i| bus::eventfd().map_err(|source| StartError::Shard { shard: i, source }))
+            .collect::<Result<Vec<_>, _>>()?
+            .into();
+        let stats: Arc<[ShardStats]> = (0..shards).map(|_| ShardStats::default()).collect();
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let config = Arc::new(config);
+        let ctx = Arc::new(ShardContext::new(config.clone(), stats.clone(), shutdown.clone()));
+        let buses = bus::build(wake_fds.clone(), config.limits.bus_capacity_batches);
+        let mut server = Server { addr, selection, shards, shutdown, wake_fds, stats, threads: Vec::new() };
+        let (ready_tx, ready_rx) = mpsc::channel();
+        for (index, (listener, bus_end)) in listeners.into_iter().zip(buses).enumerate() {
+            let spawn = ShardSpawn { index, listener, bus_end, ctx: ctx.clone(), ready: ready_tx.clone() };
+            server.threads.push(spawn.start(server.selection.kind, &config)?);
+        }
+        for _ in 0..shards {
+            let result: Result<(), StartError> = ready_rx.recv().unwrap_or(Ok(()));
+            result?; // dropping `server` stops the shards already running
+        }
+        Ok(server)
+    }
+
+    /// The address the server listens on (with the actual port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The backend in use and why it was chosen.
+    pub fn backend(&self) -> &Selection {
+        &self.selection
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Sum of a metric over all shards (published once per tick).
+    pub fn metric(&self, c: metrics::Counter) -> u64 {
+        metrics::total(&self.stats, c)
+    }
+
+    /// One shard's value of a metric.
+    pub fn shard_metric(&self, shard: usize, c: metrics::Counter) -> u64 {
+        self.stats[shard].load(c)
+    }
+
+    /// The startup line: version, backend and why, shards, address.
+    pub fn startup_line(&self) -> String {
+        format!(
+            "ringcast {} listening on {} | backend {} ({}) | {} shard{}",
+            env!("CARGO_PKG_VERSION"),
+            self.addr,
+            self.selection.kind,
+            self.selection.reason,
+            self.shards,
+            if self.shards == 1 { "" } else { "s" }
+        )
+    }
+
+    /// Ask every shard to close its connections and stop; returns at once.
+    pub fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        self.wake_fds.iter().for_each(bus::wake);
+    }
+
+    /// Shut down and wait for every shard to finish. Returns the first shard error.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        self.request_shutdown();
+        self.join()
+    }
+
+    fn join(&mut self) -> std::io::Result<()> {
+        let mut result = Ok(());
+        for t in self.threads.drain(..) {
+            match t.join() {
+                Ok(Err(e)) if result.is_ok() => result = Err(e),
+                Err(_) if result.is_ok() => result = Err(std::io::Error::other("shard thread panicked")),
+                _ => {}
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.request_shutdown();
+            let _ = self.join();
+        }
+    }
+}
+
+/// Everything one shard thread needs.
+struct ShardSpawn {
+    index: usize,
+    listener: OwnedFd,
+    bus_end: bus::BusEnd,
+    ctx: Arc<ShardContext>,
+    ready: mpsc::Sender<Result<(), StartError>>,
+}
+
+impl ShardSpawn {
+    fn start(
+        self,
+        kind: crate::io::BackendKind,
+        config: &Config,
+    ) -> Result<JoinHandle<std::io::Result<()>>, StartError> {
+        let opts = BackendOptions {
+            ring_entries: config.io.ring_entries,
+            read_buffer_bytes: config.io.read_buffer_bytes,
+            read_buffer_count: config.io.read_buffer_count,
+        };
+        let pin = config.pin_shards;
+        let index = self.index;
+        std::thread::Builder::new()
+            .name(format!("ringcast-shard-{index}"))
+            .spawn(move || {
+                if pin {
+                    pin_to_core(index);
+                }
+                // The backend is created on its own thread (io_uring SINGLE_ISSUER).
+                let wake_raw = self.bus_end.own_wake_fd();
+                match Backend::new(kind, self.listener, wake_raw, &opts) {
+                    Ok(io) => {
+                        let _ = self.ready.send(Ok(()));
+                        Shard::new(index, io, self.bus_end, self.ctx).run()
+                    }
+                    Err(source) => {
+                        let _ = self.ready.send(Err(StartError::Shard { shard: index, source }));
+                        Ok(())
+                    }
+                }
+            })
+            .map_err(|source| StartError::Shard { shard: index, source })
+    }
+}
+
+/// Bind one listener per shard to the same address with `SO_REUSEPORT`; the kernel
+/// spreads new connections across them. Port 0 is resolved by the first bind.
+fn bind_all(requested: SocketAddr, shards: usize) -> Result<(Vec<OwnedFd>, SocketAddr), StartError> {
+    let mut addr = requested;
+    let mut listeners = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        let socket = bind_one(addr).map_err(|source| StartError::Bind { addr: addr.to_string(), source })?;
+        if addr.port() == 0 {
+            let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+            addr = local.unwrap_or(addr);
+        }
+        listeners.push(OwnedFd::from(socket));
+    }
+    Ok((listeners, addr))
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<Socket> {
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket)
+}
+
+/// Pin the calling thread to core `index` modulo the cores it may run on.
+fn pin_to_core(index: usize) {
+    // SAFETY: sched_getaffinity/setaffinity on the calling thread with a zeroed set.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) != 0 {
+            return;
+        }
+        let cores: Vec<usize> =
+            (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &allowed)).collect();
+        if cores.is_empty() {
+            return;
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cores[index % cores.len()], &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Writes to a closed peer return EPIPE instead of killing the process.
+fn ignore_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_IGN.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Block SIGINT/SIGTERM in this thread and all threads it spawns later, so that
+/// [`wait_for_signal`] receives them. Call before `Server::start`.
+pub fn block_shutdown_signals() {
+    // SAFETY: building a signal set and changing this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Wait for SIGINT or SIGTERM; returns the signal's name.
+pub fn wait_for_signal() -> &'static str {
+    // SAFETY: sigwait on a set of blocked signals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        let mut sig = 0;
+        libc::sigwait(&set, &mut sig);
+        if sig == libc::SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        }
+    }
+}
+
+/// Run the server until SIGINT/SIGTERM, then drain gracefully. Used by `ringcast serve`.
+pub fn run(config: Config) -> Result<(), StartError> {
+    block_shutdown_signals();
+    let server = Server::start(config)?;
+    println!("{}", server.startup_line());
+    let signal = wait_for_signal();
+    tracing::info!(signal, "shutting down");
+    println!("ringcast: {signal} received, closing connections");
+    let result = server.stop();
+    if let Err(e) = result {
+        tracing::error!(error = %e, "shard failed during shutdown");
+    }
+    Ok(())
+}

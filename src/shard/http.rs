@@ -1,0 +1,184 @@
+//! The shard's HTTP phase: requests before (or instead of) a WebSocket upgrade.
+//!
+//! Owns: buffering an incomplete request, answering the built-in endpoints
+//! (`/healthz`, `/metrics`, `POST /publish/<topic>`), refusing bad requests with a
+//! clear status, and switching a connection to WebSocket after a valid handshake.
+//! Does not own: request parsing (`http::request`) or handshake rules
+//! (`transport::ws::handshake`).
+
+use super::conn::{ConnId, Life, Phase, WsConn};
+use super::{initial_protocol, mark_dirty, State};
+use crate::error::{HandshakeError, HttpError};
+use crate::http::request::{self, Request};
+use crate::http::response;
+use crate::http::route::{route, Route};
+use crate::metrics::{self, Counter};
+use crate::protocol::{echo, ProtocolState};
+use crate::pubsub::prepared::Prepared;
+use crate::transport::ws::handshake::{self, HandshakeHeaders};
+use crate::transport::ws::reader::MessageReader;
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// What to do after answering a request.
+enum Next {
+    KeepAlive,
+    Close,
+    Upgrade { service: usize },
+}
+
+impl State {
+    /// Append input to the connection's request buffer and answer complete requests.
+    pub(super) fn on_http_data(&mut self, id: ConnId, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let Phase::Http { buf } = &mut conn.phase else { return };
+        buf.extend_from_slice(data);
+        loop {
+            let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) else { return };
+            let Phase::Http { buf } = &mut conn.phase else { return };
+            let limits = &self.ctx.config.limits;
+            let (req, head_len) =
+                match request::parse(buf, limits.max_request_head_bytes, limits.max_request_body_bytes) {
+                    Ok(Some(parsed)) => parsed,
+                    Ok(None) => return,
+                    Err(e) => return self.reject_request(id, e),
+                };
+            let total = head_len + req.content_length;
+            if buf.len() < total {
+                return; // body still arriving
+            }
+            let rest = buf.split_off(total);
+            let body = std::mem::replace(buf, rest);
+            self.counters.inc(Counter::HttpRequests);
+            match self.answer(id, &req, &body[head_len..]) {
+                Next::KeepAlive => continue,
+                Next::Close => return self.close_after_response(id),
+                Next::Upgrade { service } => return self.upgrade(id, service),
+            }
+        }
+    }
+
+    #[cold]
+    fn reject_request(&mut self, id: ConnId, e: HttpError) {
+        tracing::debug!(?id, error = %e, "bad HTTP request");
+        self.counters.inc(Counter::HttpErrors);
+        self.respond(id, response::text(e.status(), &format!("{e}\n"), true));
+        self.close_after_response(id);
+    }
+
+    fn answer(&mut self, id: ConnId, req: &Request, body: &[u8]) -> Next {
+        let close = req.close;
+        let services = &self.ctx.config.services;
+        let (resp, next) = match route(&req.path, services) {
+            Route::Healthz => (response::text(200, "ok\n", close), keep(close)),
+            Route::Metrics => {
+                let text = metrics::render(&self.ctx.stats);
+                (
+                    response::build(200, &[], Some("text/plain; version=0.0.4"), text.as_bytes(), close),
+                    keep(close),
+                )
+            }
+            Route::Publish { topic } if req.method == "POST" => self.publish_http(topic, body, close),
+            Route::Publish { .. } => {
+                (response::build(405, &[("Allow", "POST")], None, b"", close), keep(close))
+            }
+            Route::WebSocket { service } => match validate_handshake(req) {
+                Ok(accept) => (Bytes::from(handshake::response_101(&accept)), Next::Upgrade { service }),
+                Err(e) => {
+                    self.counters.inc(Counter::WsHandshakeRejected);
+                    (handshake_error_response(&e), Next::Close)
+                }
+            },
+            Route::NotFound => (response::text(404, "Not found\n", close), keep(close)),
+        };
+        if resp.starts_with(b"HTTP/1.1 4") {
+            self.counters.inc(Counter::HttpErrors);
+        }
+        self.respond(id, resp);
+        next
+    }
+
+    /// `POST /publish/<topic>`: the body becomes `msg,<topic>,<body>` to every member.
+    fn publish_http(&mut self, topic: &str, body: &[u8], close: bool) -> (Bytes, Next) {
+        if topic.contains(',') || topic.len() > self.ctx.config.limits.max_topic_bytes {
+            return (response::text(400, "invalid topic\n", close), keep(close));
+        }
+        let mut wire = BytesMut::with_capacity(5 + topic.len() + body.len());
+        wire.put_slice(b"msg,");
+        wire.put_slice(topic.as_bytes());
+        wire.put_u8(b',');
+        wire.put_slice(body);
+        let wire = wire.freeze();
+        let topic = wire.slice(4..4 + topic.len());
+        self.publish(Prepared::new(topic, wire));
+        (response::build(204, &[], None, b"", close), keep(close))
+    }
+
+    fn respond(&mut self, id: ConnId, resp: Bytes) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        conn.queue.push_control(&resp);
+        mark_dirty(&mut self.dirty, conn);
+    }
+
+    fn close_after_response(&mut self, id: ConnId) {
+        let deadline_ms = self.now_ms + self.ctx.config.limits.close_linger_ms;
+        if let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) {
+            conn.life = Life::Closing { deadline_ms, half_closed: false };
+            mark_dirty(&mut self.dirty, conn);
+        }
+    }
+
+    /// Switch to WebSocket; bytes that followed the handshake are WebSocket input.
+    fn upgrade(&mut self, id: ConnId, service: usize) {
+        let kind = self.ctx.config.services[service].protocol;
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        let ws = WsConn {
+            service,
+            reader: MessageReader::new(),
+            proto: initial_protocol(kind),
+            subs: Vec::new(),
+            ping_outstanding: false,
+        };
+        let Phase::Http { buf } = std::mem::replace(&mut conn.phase, Phase::Ws(Box::new(ws))) else { return };
+        self.counters.inc(Counter::WsUpgrades);
+        if let ProtocolState::Close = initial_protocol(kind) {
+            echo::close_on_open(&mut self.actions);
+            self.apply_actions(id);
+            return;
+        }
+        let mut early = buf;
+        if !early.is_empty() {
+            self.on_ws_data(id, &mut early);
+        }
+    }
+}
+
+fn keep(close: bool) -> Next {
+    if close {
+        Next::Close
+    } else {
+        Next::KeepAlive
+    }
+}
+
+fn validate_handshake(req: &Request) -> Result<String, HandshakeError> {
+    handshake::validate(&HandshakeHeaders {
+        method: &req.method,
+        upgrade: req.upgrade.as_deref(),
+        connection: req.connection.as_deref(),
+        version: req.ws_version.as_deref(),
+        key: req.ws_key.as_deref(),
+    })
+}
+
+/// The status and body the spec gives for a refused handshake, plus the headers RFC
+/// 6455 asks for (`Allow`, `Sec-WebSocket-Version`).
+fn handshake_error_response(e: &HandshakeError) -> Bytes {
+    let headers: &[(&str, &str)] = match e {
+        HandshakeError::MethodNotAllowed => &[("Allow", "GET")],
+        HandshakeError::UnsupportedVersion(_) => &[("Sec-WebSocket-Version", "13")],
+        _ => &[],
+    };
+    let body = e.body();
+    let ct = if body.is_empty() { None } else { Some("text/plain; charset=UTF-8") };
+    response::build(e.status(), headers, ct, body.as_bytes(), true)
+}

@@ -1,0 +1,121 @@
+//! The `ringcast` binary: startup line, backend selection (flag, environment, auto),
+//! one-line errors with exit status 2, `check-config`, and graceful SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ringcast() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ringcast"))
+}
+
+/// Start `ringcast serve` with `args`, return the child and its first stdout line.
+fn serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = ringcast();
+    cmd.arg("serve").args(["--listen", "127.0.0.1:0"]).args(args);
+    cmd.env_remove("RINGCAST_BACKEND");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    (child, line)
+}
+
+/// SIGTERM, then the exit status within 10 s.
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < end, "server did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn address_of(line: &str) -> std::net::SocketAddr {
+    line.split_whitespace().skip_while(|w| *w != "on").nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn forced_epoll_startup_line_and_sigterm() {
+    let (child, line) = serve(&["--backend", "epoll", "--shards", "2"], &[]);
+    assert!(
+        line.starts_with(&format!("ringcast {} listening on 127.0.0.1:", env!("CARGO_PKG_VERSION"))),
+        "{line}"
+    );
+    assert!(
+        line.contains("backend epoll (forced by --backend/config)") && line.contains("| 2 shards"),
+        "{line}"
+    );
+    let health = std::net::TcpStream::connect(address_of(&line));
+    assert!(health.is_ok());
+    assert!(terminate(child).success());
+}
+
+#[test]
+fn forced_uring_startup_line() {
+    let (child, line) = serve(&["--backend", "uring", "--shards", "1"], &[]);
+    assert!(line.contains("backend io_uring") && line.contains("| 1 shard"), "{line}");
+    assert!(terminate(child).success());
+}
+
+#[test]
+fn environment_overrides_the_flag() {
+    let (child, line) = serve(&["--backend", "uring", "--shards", "1"], &[("RINGCAST_BACKEND", "epoll")]);
+    assert!(line.contains("backend epoll (forced by RINGCAST_BACKEND)"), "{line}");
+    assert!(terminate(child).success());
+}
+
+#[test]
+fn auto_states_what_it_chose_and_why() {
+    let (child, line) = serve(&["--shards", "1"], &[]);
+    assert!(line.contains("backend io_uring (auto:") || line.contains("backend epoll (auto:"), "{line}");
+    assert!(terminate(child).success());
+}
+
+#[test]
+fn bad_flag_exits_2() {
+    let out = ringcast().args(["serve", "--shards", "many"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = ringcast().args(["serve", "--backend", "kqueue"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = ringcast().args(["serve", "--listen", "nowhere"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listen") && err.trim().lines().count() == 1, "{err}");
+}
+
+#[test]
+fn bad_config_names_the_field_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("ringcast-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[limits]\nsend_budget_bytes = 0\n").unwrap();
+    for sub in [&["serve", "--config"][..], &["check-config"][..]] {
+        let out = ringcast().args(sub).arg(&bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("limits.send_budget_bytes") && err.trim().lines().count() == 1, "{err}");
+    }
+    let typo = dir.join("typo.toml");
+    std::fs::write(&typo, "shardz = 2\n").unwrap();
+    let out = ringcast().arg("check-config").arg(&typo).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shardz"));
+    let out = ringcast().args(["check-config", "/nonexistent/ringcast.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn shipped_example_configs_are_valid() {
+    for file in ["examples/echo.toml", "src/default.toml"] {
+        let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+        let out = ringcast().args(["check-config", &path]).output().unwrap();
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -1,0 +1,291 @@
+//! websocket-multiplex rooms over raw WebSocket, on both backends: every checklist
+//! item of `spec/multiplex.md` that a raw WebSocket can exercise (the SockJS carriage
+//! of the same items arrives with the SockJS transports), cross-shard delivery,
+//! 2000 subscribers × 1000 messages, a stalled reader, encode-once, HTTP publish.
+
+mod common;
+
+use common::{client_frame, Fleet, WsClient};
+use ringcast::io::probe::BackendChoice;
+use ringcast::metrics::Counter;
+use ringcast::Server;
+use std::io::Read;
+use std::time::Duration;
+
+const QUIET: Duration = Duration::from_millis(200);
+
+fn wait_subscriptions(server: &Server, n: u64) {
+    assert!(
+        common::eventually(Duration::from_secs(10), || server.metric(Counter::Subscriptions) == n),
+        "expected {n} subscriptions, have {}",
+        server.metric(Counter::Subscriptions)
+    );
+}
+
+fn checklist_1_to_7_and_18_plain_multiplex_channels(b: BackendChoice) {
+    let server = common::start(b, 1);
+    let mut c = WsClient::connect(server.local_addr(), "/multiplex/websocket");
+    c.send_text("sub,ann"); // 1
+    assert_eq!(c.recv_text(), "msg,ann,ann says hi");
+    c.send_text("msg,ann,hello,world"); // 2
+    assert_eq!(c.recv_text(), "msg,ann,ann echo: hello,world");
+    c.send_text("msg,ann"); // 3
+    assert_eq!(c.recv_text(), "msg,ann,ann echo: ");
+    c.send_text("msg,bob,x"); // 4
+    for m in ["sub,zzz", "msg,zzz,x", "foo,ann", "sub", ""] {
+        c.send_text(m); // 5
+    }
+    c.send_text("sub,ann"); // 6
+    c.send_text("uns,ann");
+    c.send_text("msg,ann,after-uns");
+    c.expect_silence(QUIET);
+    c.send_text("sub,ann");
+    assert_eq!(c.recv_text(), "msg,ann,ann says hi");
+    c.send_text("sub,bob"); // 7
+    assert_eq!(c.recv_text(), "msg,bob,bob says hi");
+    c.send_text("msg,bob,a,b,c");
+    assert_eq!(c.recv_text(), "msg,bob,bob echo: a,b,c");
+    c.send_text("sub,carl"); // 18
+    c.send_text("msg,carl,bye");
+    assert_eq!(c.recv_text(), "uns,carl");
+    c.send_text("msg,carl,again");
+    c.expect_silence(QUIET);
+}
+both_backends!(checklist_1_to_7_and_18_plain_multiplex_channels);
+
+/// Items 8–17 with raw WebSocket members on 2 shards (A, B, C, W may land anywhere).
+fn checklist_8_to_17_rooms(b: BackendChoice) {
+    let server = common::start(b, 2);
+    let url = "/colors/websocket";
+    let (mut a, mut bb, mut c) = (
+        WsClient::connect(server.local_addr(), url),
+        WsClient::connect(server.local_addr(), url),
+        WsClient::connect(server.local_addr(), url),
+    );
+    a.send_text("sub,red"); // 8
+    bb.send_text("sub,red");
+    c.send_text("sub,blue");
+    c.send_text("sub,green"); // not in the allowlist: ignored
+    wait_subscriptions(&server, 3);
+    a.expect_silence(QUIET);
+    c.expect_silence(Duration::ZERO.max(Duration::from_millis(1)));
+    a.send_text("msg,red,hi,there"); // 9
+    assert_eq!(a.recv_text(), "msg,red,hi,there");
+    assert_eq!(bb.recv_text(), "msg,red,hi,there");
+    c.send_text("msg,red,intruder"); // 10
+    bb.send_text("uns,red"); // 11
+    wait_subscriptions(&server, 2);
+    a.send_text("msg,red,2");
+    assert_eq!(a.recv_text(), "msg,red,2");
+    let mut w = WsClient::connect(server.local_addr(), url); // 12
+    w.send_text("sub,red");
+    wait_subscriptions(&server, 3);
+    a.send_text("msg,red,3");
+    assert_eq!(a.recv_text(), "msg,red,3");
+    assert_eq!(w.recv_text(), "msg,red,3");
+    w.send_text("msg,red,from-raw"); // 13
+    assert_eq!(a.recv_text(), "msg,red,from-raw");
+    assert_eq!(w.recv_text(), "msg,red,from-raw");
+    bb.send_text("sub,red"); // 14
+    wait_subscriptions(&server, 4);
+    a.send_text("msg,red,4");
+    for m in [&mut a, &mut bb, &mut w] {
+        assert_eq!(m.recv_text(), "msg,red,4");
+    }
+    bb.expect_silence(QUIET); // B got nothing between its uns and sub
+    c.expect_silence(Duration::from_millis(1)); // C never got a red message
+    a.close(1000); // 15
+    wait_subscriptions(&server, 3);
+    bb.send_text("msg,red,5");
+    assert_eq!(bb.recv_text(), "msg,red,5");
+    assert_eq!(w.recv_text(), "msg,red,5");
+    let mut two = client_frame(true, 1, b"msg,red,1"); // 16: two messages in one write
+    two.extend_from_slice(&client_frame(true, 1, b"msg,red,2"));
+    bb.send_raw(&two);
+    for m in [&mut bb, &mut w] {
+        assert_eq!(m.recv_text(), "msg,red,1");
+        assert_eq!(m.recv_text(), "msg,red,2");
+    }
+    let special = "msg,red,q\"\\\u{2028}"; // 17: raw members get the bytes verbatim
+    bb.send_text(special);
+    assert_eq!(bb.recv_text(), special);
+    assert_eq!(w.recv_text(), special);
+    c.expect_silence(Duration::from_millis(1));
+}
+both_backends!(checklist_8_to_17_rooms);
+
+/// Connect until both shards hold at least one subscriber, then publish from each side.
+fn cross_shard_delivery_with_two_shards(b: BackendChoice) {
+    let server = common::start(b, 2);
+    let mut subs = Vec::new();
+    while subs.len() < 64
+        && (server.shard_metric(0, Counter::ConnectionsOpen) == 0
+            || server.shard_metric(1, Counter::ConnectionsOpen) == 0)
+        || subs.len() < 8
+    {
+        let mut c = WsClient::connect(server.local_addr(), "/rooms/websocket");
+        c.send_text("sub,x");
+        subs.push(c);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        server.shard_metric(0, Counter::ConnectionsOpen) > 0
+            && server.shard_metric(1, Counter::ConnectionsOpen) > 0
+    );
+    wait_subscriptions(&server, subs.len() as u64);
+    for i in 0..subs.len() {
+        subs[i].send_text(&format!("msg,x,from-{i}"));
+        for s in subs.iter_mut() {
+            assert_eq!(s.recv_text(), format!("msg,x,from-{i}"));
+        }
+    }
+    assert!(server.metric(Counter::BusPublishesIn) > 0, "some publishes crossed shards");
+}
+both_backends!(cross_shard_delivery_with_two_shards);
+
+/// The fan-out acceptance test: 2000 subscribers, 1000 messages, every subscriber
+/// receives every message exactly once and in publish order, across 2 shards.
+fn two_thousand_subscribers_get_a_thousand_messages_in_order(b: BackendChoice) {
+    const SUBSCRIBERS: usize = 2000;
+    const MESSAGES: usize = 1000;
+    let server = common::start(b, 2);
+    let mut fleet = Fleet::connect(server.local_addr(), "/rooms/websocket", SUBSCRIBERS, "sub,bench");
+    let mut publisher = WsClient::connect(server.local_addr(), "/rooms/websocket");
+    publisher.send_text("sub,bench");
+    wait_subscriptions(&server, SUBSCRIBERS as u64 + 1);
+    // The publisher is a member too and gets its own messages: drain them on a thread.
+    let mut echo = publisher.stream.try_clone().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut sink = vec![0u8; 65536];
+        while matches!(echo.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let mut batch = Vec::new();
+    for i in 0..MESSAGES {
+        batch.extend_from_slice(&client_frame(true, 1, format!("msg,bench,{i}").as_bytes()));
+    }
+    publisher.send_raw(&batch);
+    let mut next = vec![0usize; SUBSCRIBERS];
+    let mut received = 0usize;
+    let finished = fleet.run(Duration::from_secs(120), |i, f| {
+        let text = f.text();
+        let seq: usize = text.strip_prefix("msg,bench,").and_then(|s| s.parse().ok()).expect("payload");
+        assert_eq!(seq, next[i], "subscriber {i}: out of order, lost or duplicated");
+        next[i] += 1;
+        received += 1;
+        received == SUBSCRIBERS * MESSAGES
+    });
+    assert!(finished, "received {received} of {}", SUBSCRIBERS * MESSAGES);
+    assert!(next.iter().all(|&n| n == MESSAGES));
+    assert_eq!(server.metric(Counter::ClosedBackpressure), 0);
+    assert!(common::eventually(Duration::from_secs(2), || server.metric(Counter::FramesEncoded)
+        == MESSAGES as u64));
+    drop(fleet);
+    drop(publisher);
+    server.stop().unwrap();
+    drain.join().unwrap();
+}
+both_backends!(two_thousand_subscribers_get_a_thousand_messages_in_order);
+
+/// A subscriber that stops reading is closed once its queue passes the budget; the
+/// others receive everything, in order, meanwhile.
+fn stalled_reader_is_closed_and_others_are_unaffected(b: BackendChoice) {
+    const MESSAGES: usize = 4000;
+    let server = common::start_with(b, 1, "[limits]\nsend_budget_bytes = 65536\n");
+    let addr = server.local_addr();
+    let stalled = {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_recv_buffer_size(4096).unwrap();
+        s.connect(&addr.into()).unwrap();
+        let mut c = WsClient::connect_tcp(addr);
+        c.stream = s.into();
+        c
+    };
+    let mut stalled = upgrade(stalled, "/rooms/websocket");
+    stalled.send_text("sub,big");
+    let mut fleet = Fleet::connect(addr, "/rooms/websocket", 3, "sub,big");
+    let mut publisher = WsClient::connect(addr, "/rooms/websocket");
+    publisher.send_text("sub,big");
+    wait_subscriptions(&server, 5);
+    let mut echo = publisher.stream.try_clone().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut sink = vec![0u8; 65536];
+        while matches!(echo.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    let body = "x".repeat(4096);
+    let pub_thread = std::thread::spawn(move || {
+        for i in 0..MESSAGES {
+            publisher.send_text(&format!("msg,big,{i:05}{body}"));
+        }
+        publisher
+    });
+    let mut next = [0usize; 3];
+    let finished = fleet.run(Duration::from_secs(120), |i, f| {
+        let t = f.text();
+        assert_eq!(t[8..13].parse::<usize>().unwrap(), next[i]);
+        next[i] += 1;
+        next.iter().all(|&n| n == MESSAGES)
+    });
+    assert!(finished, "healthy subscribers got {next:?} of {MESSAGES}");
+    assert_eq!(server.metric(Counter::ClosedBackpressure), 1, "the stalled reader was closed");
+    let publisher = pub_thread.join().unwrap();
+    drop(publisher);
+    drop(stalled);
+    server.stop().unwrap();
+    drain.join().unwrap();
+}
+both_backends!(stalled_reader_is_closed_and_others_are_unaffected);
+
+/// Handshake on an already-connected client.
+fn upgrade(mut c: WsClient, path: &str) -> WsClient {
+    use std::io::Write;
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    c.stream.write_all(req.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(c.stream.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    c
+}
+
+fn http_publish_reaches_members(b: BackendChoice) {
+    let server = common::start(b, 2);
+    let mut m = WsClient::connect(server.local_addr(), "/rooms/websocket");
+    m.send_text("sub,news");
+    wait_subscriptions(&server, 1);
+    let resp = common::http_raw(
+        server.local_addr(),
+        b"POST /publish/news HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello,world",
+    );
+    assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+    assert_eq!(m.recv_text(), "msg,news,hello,world");
+    let get = common::http_get(server.local_addr(), "/publish/news");
+    assert!(get.starts_with("HTTP/1.1 405"), "{get}");
+}
+both_backends!(http_publish_reaches_members);
+
+fn health_and_metrics_endpoints(b: BackendChoice) {
+    let server = common::start(b, 2);
+    let h = common::http_get(server.local_addr(), "/healthz");
+    assert!(h.starts_with("HTTP/1.1 200") && h.ends_with("ok\n"), "{h}");
+    let m = common::http_get(server.local_addr(), "/metrics");
+    assert!(m.contains("# TYPE ringcast_deliveries_total counter"), "{m}");
+    assert!(m.contains("ringcast_connections_open{shard=\"1\"}"), "{m}");
+}
+both_backends!(health_and_metrics_endpoints);
+
+fn shutdown_closes_websockets_with_1001(b: BackendChoice) {
+    let server = common::start(b, 2);
+    let mut clients: Vec<WsClient> =
+        (0..6).map(|_| WsClient::connect(server.local_addr(), "/rooms/websocket")).collect();
+    server.stop().unwrap();
+    for c in clients.iter_mut() {
+        c.expect_close(1001);
+    }
+}
+both_backends!(shutdown_closes_websockets_with_1001);
