@@ -154,34 +154,40 @@ impl EpollIo {
                         self.cursor = Cursor::Reading { token, fd, writable: false };
                         return Some(Event::Writable { token });
                     }
-                    return self.read_step(token, fd);
+                    match recv_once(fd, &mut self.read_buf) {
+                        Recv::Data(n) => return Some(Event::Data { token, data: &mut self.read_buf[..n] }),
+                        Recv::Drained => self.cursor = Cursor::Next,
+                        Recv::Closed(errno) => {
+                            self.cursor = Cursor::Next;
+                            return Some(Event::ReadClosed { token, errno });
+                        }
+                    }
                 }
             }
         }
     }
+}
 
-    /// One `recv` on the connection being drained.
-    fn read_step(&mut self, token: u64, fd: RawFd) -> Option<Event<'_>> {
-        loop {
-            // SAFETY: read_buf is owned and writable; fd is a registered socket.
-            let n = unsafe {
-                libc::recv(fd, self.read_buf.as_mut_ptr().cast(), self.read_buf.len(), libc::MSG_DONTWAIT)
-            };
-            if n > 0 {
-                return Some(Event::Data { token, data: &mut self.read_buf[..n as usize] });
-            }
-            let err = if n == 0 { 0 } else { errno() };
-            match err {
-                libc::EINTR => continue,
-                libc::EAGAIN => {
-                    self.cursor = Cursor::Next;
-                    return self.next_event();
-                }
-                e => {
-                    self.cursor = Cursor::Next;
-                    return Some(Event::ReadClosed { token, errno: e });
-                }
-            }
+/// Result of one `recv` on a readable connection.
+enum Recv {
+    Data(usize),
+    /// `EAGAIN`: nothing more until the next readiness edge.
+    Drained,
+    /// EOF (0) or an error.
+    Closed(i32),
+}
+
+fn recv_once(fd: RawFd, buf: &mut [u8]) -> Recv {
+    loop {
+        // SAFETY: buf is owned and writable; fd is a registered socket.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n > 0 {
+            return Recv::Data(n as usize);
+        }
+        match if n == 0 { 0 } else { errno() } {
+            libc::EINTR => continue,
+            libc::EAGAIN => return Recv::Drained,
+            e => return Recv::Closed(e),
         }
     }
 }

@@ -50,13 +50,10 @@ pub fn flush(
                 queue.written(n);
             }
             WriteStart::Pending => return FlushOutcome::InFlight,
-            WriteStart::WouldBlock => {
-                // Nothing was written: release the segments so new frames can join them.
-                queue.written(0);
-                return FlushOutcome::Blocked;
-            }
+            // Nothing written; the same segments are retried on `Event::Writable`.
+            WriteStart::WouldBlock => return FlushOutcome::Blocked,
             WriteStart::Failed(errno) => {
-                queue.written(0);
+                queue.discard();
                 return FlushOutcome::Failed(errno);
             }
         }

@@ -67,11 +67,6 @@ impl SendQueue {
         self.queued_bytes == 0
     }
 
-    /// Whether a write is in flight (its buffers must stay put).
-    pub fn in_flight(&self) -> bool {
-        !self.inflight.is_empty()
-    }
-
     /// Queue a frame if it fits in `budget_bytes`. Hot path: O(1) amortised.
     #[inline]
     pub fn push(&mut self, frame: &Bytes, budget_bytes: usize) -> SendStatus {
@@ -100,9 +95,10 @@ impl SendQueue {
         }
     }
 
-    /// Move queued frames into a new write and describe it. Returns `None` when a write
-    /// is already in flight or nothing is queued. The returned iovecs stay valid until
-    /// [`SendQueue::written`] or [`SendQueue::discard`].
+    /// Describe the next write: the unwritten rest of the previous one (after a partial
+    /// or refused write), else everything queued. `None` when nothing is queued. The
+    /// returned iovecs stay valid until [`SendQueue::written`] or [`SendQueue::discard`].
+    /// The caller must not call this again while the kernel still holds a write.
     pub fn start_write(&mut self) -> Option<&[libc::iovec]> {
         if !self.inflight.is_empty() {
             return self.rebuild_iov();
@@ -147,9 +143,9 @@ impl SendQueue {
         }
     }
 
-    /// Drop everything (connection closing). Only when no write is in flight.
+    /// Drop everything after the socket failed: no write is in flight any more (the
+    /// kernel has reported it), so every buffer can go.
     pub fn discard(&mut self) {
-        debug_assert!(self.inflight.is_empty());
         *self = SendQueue::new();
     }
 

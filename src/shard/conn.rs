@@ -81,6 +81,9 @@ pub struct Conn {
     pub dirty: bool,
     /// epoll said the socket is full; wait for `Writable`.
     pub blocked: bool,
+    /// io_uring holds a write of this connection's buffers: no new write may start and
+    /// the connection may not be freed until `Event::Written`.
+    pub writing: bool,
     /// The backend reported `ReadClosed`: no more input, free when writes are done.
     pub read_closed: bool,
     pub opened_ms: u64,
@@ -146,6 +149,7 @@ impl ConnTable {
             life: Life::Open,
             dirty: false,
             blocked: false,
+            writing: false,
             read_closed: false,
             opened_ms: now_ms,
             last_rx_ms: now_ms,

@@ -232,8 +232,9 @@ impl State {
 
     fn on_written(&mut self, id: ConnId, result: i32) {
         let Some(conn) = self.conns.get_mut(id) else { return };
+        conn.writing = false;
         if result < 0 {
-            conn.queue.written(0);
+            conn.queue.discard();
             self.counters.inc(Counter::WriteErrors);
             self.abort(id, None);
         } else {
@@ -418,8 +419,8 @@ impl State {
     fn flush_one(&mut self, io: &mut Backend, id: ConnId, stats: &mut FlushStats) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         conn.dirty = false;
-        if conn.blocked || conn.life == Life::Aborted {
-            return;
+        if conn.blocked || conn.writing || conn.life == Life::Aborted {
+            return; // resumed by Writable / Written
         }
         let fd = conn.raw_fd();
         match flush::flush(io, id.token(), fd, &mut conn.queue, stats) {
@@ -431,7 +432,7 @@ impl State {
                     conn.life = Life::Closing { deadline_ms, half_closed: true };
                 }
             }
-            FlushOutcome::InFlight => {}
+            FlushOutcome::InFlight => conn.writing = true,
             FlushOutcome::Blocked => conn.blocked = true,
             FlushOutcome::Failed(errno) => {
                 tracing::debug!(?id, errno, "write failed");
@@ -494,7 +495,7 @@ impl State {
         let mut ids = std::mem::take(&mut self.to_reap);
         for id in ids.drain(..) {
             let Some(conn) = self.conns.get(id) else { continue };
-            if !conn.read_closed || conn.queue.in_flight() {
+            if !conn.read_closed || conn.writing {
                 continue;
             }
             self.leave_all_rooms(id);
