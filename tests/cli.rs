@@ -49,7 +49,7 @@ fn forced_epoll_startup_line_and_sigterm() {
         "{line}"
     );
     assert!(
-        line.contains("backend epoll (forced by --backend/config)") && line.contains("| 2 shards"),
+        line.contains("backend epoll (requested in configuration)") && line.contains("| 2 shards"),
         "{line}"
     );
     let health = std::net::TcpStream::connect(address_of(&line));
