@@ -42,8 +42,10 @@ pub struct Limits {
     /// Largest WebSocket message accepted (sum of fragments); larger closes with 1009.
     /// 64 KiB covers chat and market-data payloads with room to spare.
     pub max_message_bytes: usize,
-    /// Bytes a connection may have queued for sending. Past it the consumer is too slow:
-    /// it is closed (WebSocket 1008, counted) so it cannot hold memory or slow others.
+    /// Bytes a connection may leave unsent after a flush (bytes the kernel would not
+    /// take). Past it the consumer is too slow: it is closed (1008, counted) so it cannot
+    /// hold memory or slow others. Within one tick a queue may briefly hold up to 4× this
+    /// (a burst from a fast publisher) before it is flushed.
     /// 1 MiB ≈ 16 000 small frames, several seconds of a busy room.
     pub send_budget_bytes: usize,
     /// Largest HTTP request head (request line + headers).
@@ -271,6 +273,13 @@ impl Limits {
             return Err(invalid("limits.max_connections_per_shard", "at most 16777216"));
         }
         Ok(())
+    }
+}
+
+impl Limits {
+    /// Hard per-connection queue bound within a tick: 4 × `send_budget_bytes`.
+    pub fn queue_cap_bytes(&self) -> usize {
+        self.send_budget_bytes.saturating_mul(4)
     }
 }
 

@@ -50,8 +50,12 @@ pub fn flush(
                 queue.written(n);
             }
             WriteStart::Pending => return FlushOutcome::InFlight,
-            // Nothing written; the same segments are retried on `Event::Writable`.
-            WriteStart::WouldBlock => return FlushOutcome::Blocked,
+            // Nothing written: the kernel holds nothing (so all of it counts as pending);
+            // the same segments are retried on `Event::Writable`.
+            WriteStart::WouldBlock => {
+                queue.written(0);
+                return FlushOutcome::Blocked;
+            }
             WriteStart::Failed(errno) => {
                 queue.discard();
                 return FlushOutcome::Failed(errno);

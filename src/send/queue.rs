@@ -41,6 +41,8 @@ pub struct SendQueue {
     iov: Vec<libc::iovec>,
     /// Bytes queued or in flight and not yet written.
     queued_bytes: usize,
+    /// Of `queued_bytes`, those described by the write in flight.
+    inflight_bytes: usize,
 }
 
 // SAFETY: the raw pointers in `iov` point into `inflight`'s `Bytes`, owned by this
@@ -55,6 +57,7 @@ impl SendQueue {
             inflight: Vec::new(),
             iov: Vec::new(),
             queued_bytes: 0,
+            inflight_bytes: 0,
         }
     }
 
@@ -67,10 +70,17 @@ impl SendQueue {
         self.queued_bytes == 0
     }
 
-    /// Queue a frame if it fits in `budget_bytes`. Hot path: O(1) amortised.
+    /// Bytes not yet handed to the kernel (queued behind the write in flight, or all of
+    /// them when no write is in flight). The slow-consumer test uses this after a flush.
+    pub fn pending_bytes(&self) -> usize {
+        self.queued_bytes - self.inflight_bytes
+    }
+
+    /// Queue a frame unless the queue would pass `cap_bytes` (a hard memory bound; the
+    /// slow-consumer policy itself is applied after each flush). Hot path: O(1) amortised.
     #[inline]
-    pub fn push(&mut self, frame: &Bytes, budget_bytes: usize) -> SendStatus {
-        if self.queued_bytes + frame.len() > budget_bytes {
+    pub fn push(&mut self, frame: &Bytes, cap_bytes: usize) -> SendStatus {
+        if self.queued_bytes + frame.len() > cap_bytes {
             return SendStatus::Backpressured;
         }
         self.queued_bytes += frame.len();
@@ -113,8 +123,10 @@ impl SendQueue {
 
     fn rebuild_iov(&mut self) -> Option<&[libc::iovec]> {
         self.iov.clear();
+        self.inflight_bytes = 0;
         for seg in self.inflight.iter().take(MAX_IOV) {
             self.iov.push(libc::iovec { iov_base: seg.as_ptr() as *mut libc::c_void, iov_len: seg.len() });
+            self.inflight_bytes += seg.len();
         }
         Some(&self.iov)
     }
@@ -123,6 +135,7 @@ impl SendQueue {
     /// whole write is done (false: a partial write; call `start_write` again).
     pub fn written(&mut self, mut n: usize) -> bool {
         self.queued_bytes -= n;
+        self.inflight_bytes = 0;
         let mut done = 0;
         for seg in self.inflight.iter_mut() {
             if n >= seg.len() {
@@ -232,6 +245,19 @@ mod tests {
         let _ = q.push(&Bytes::from_static(b"two"), 100);
         assert!(q.written(3));
         assert_eq!(drain_all(&mut q), b"two");
+    }
+
+    #[test]
+    fn pending_bytes_excludes_the_write_in_flight() {
+        let mut q = SendQueue::new();
+        let _ = q.push(&Bytes::from_static(b"12345"), 100);
+        assert_eq!(q.pending_bytes(), 5);
+        q.start_write().unwrap();
+        assert_eq!(q.pending_bytes(), 0);
+        let _ = q.push(&Bytes::from_static(b"678"), 100);
+        assert_eq!(q.pending_bytes(), 3);
+        assert!(!q.written(2));
+        assert_eq!(q.pending_bytes(), 6, "unwritten rest of the write counts until resubmitted");
     }
 
     #[test]

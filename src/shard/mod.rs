@@ -342,11 +342,11 @@ impl State {
         let Some(tid) = self.topics.lookup(p.topic()) else { return };
         let (frame, built) = p.ws_text_frame();
         self.counters.add(Counter::FramesEncoded, built as u64);
-        let budget = self.ctx.config.limits.send_budget_bytes;
+        let cap = self.ctx.config.limits.queue_cap_bytes();
         let mut delivered = 0;
         for member in self.topics.members(tid) {
             let Some(conn) = self.conns.get_mut(member) else { continue };
-            match conn.queue.push(frame, budget) {
+            match conn.queue.push(frame, cap) {
                 SendStatus::Queued => {
                     delivered += 1;
                     mark_dirty(&mut self.dirty, conn);
@@ -372,11 +372,11 @@ impl State {
         self.scratch_ids.clear();
     }
 
-    /// Queue a frame to one connection under its budget; too slow → closed.
+    /// Queue a frame to one connection under its memory cap; past it → closed.
     fn send_to(&mut self, id: ConnId, frame: &Bytes) {
-        let budget = self.ctx.config.limits.send_budget_bytes;
+        let cap = self.ctx.config.limits.queue_cap_bytes();
         let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) else { return };
-        match conn.queue.push(frame, budget) {
+        match conn.queue.push(frame, cap) {
             SendStatus::Queued => mark_dirty(&mut self.dirty, conn),
             SendStatus::Backpressured => {
                 self.counters.inc(Counter::ClosedBackpressure);
@@ -405,8 +405,16 @@ impl State {
         let mut ids = std::mem::take(&mut self.scratch_ids);
         self.dirty.take(&mut ids);
         let mut stats = FlushStats::default();
+        let budget = self.limits().send_budget_bytes;
         for &id in &ids {
             self.flush_one(io, id, &mut stats);
+            // Slow consumer: more than the budget that the kernel would not take.
+            if self.conns.get(id).is_some_and(|c| c.is_open() && c.queue.pending_bytes() > budget) {
+                self.scratch_ids.push(id);
+            }
+        }
+        if !self.scratch_ids.is_empty() {
+            self.close_slow_consumers();
         }
         self.counters.add(Counter::Writes, stats.writes);
         if io.kind() == io::BackendKind::Epoll {

@@ -72,6 +72,7 @@ pub fn start(backend: BackendChoice, shards: usize) -> Server {
 }
 
 pub fn start_with(backend: BackendChoice, shards: usize, extra: &str) -> Server {
+    init_test_logging();
     let server = Server::start(config(backend, shards, extra)).expect("server starts");
     let want = match backend {
         BackendChoice::Uring => ringcast::io::BackendKind::Uring,
@@ -79,6 +80,13 @@ pub fn start_with(backend: BackendChoice, shards: usize, extra: &str) -> Server 
     };
     assert_eq!(server.backend().kind, want);
     server
+}
+
+/// `RINGCAST_TEST_LOG=debug cargo test ...` shows the servers' logs.
+fn init_test_logging() {
+    if let Ok(filter) = std::env::var("RINGCAST_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
 }
 
 /// Poll `cond` every 10 ms until true or `timeout`; returns whether it became true.
@@ -106,6 +114,26 @@ pub fn http_raw(addr: SocketAddr, request: &[u8]) -> String {
 /// `GET path` with `Connection: close`; returns the whole response.
 pub fn http_get(addr: SocketAddr, path: &str) -> String {
     http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+/// `read`, retried on `EINTR`. Test clients share the process with io_uring shard
+/// threads, whose task-work notifications can interrupt a blocking read here.
+pub fn read_retrying(stream: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Read and discard until EOF or error (a publisher's copies of its own messages).
+pub fn drain_thread(stream: &std::net::TcpStream) -> std::thread::JoinHandle<()> {
+    let mut s = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut sink = vec![0u8; 65536];
+        while matches!(read_retrying(&mut s, &mut sink), Ok(n) if n > 0) {}
+    })
 }
 
 /// A frame as the client sees it (server frames are never masked).
@@ -187,7 +215,7 @@ Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         c.stream.write_all(req.as_bytes()).unwrap();
         let head = c.read_http_head();
         assert!(head.starts_with("HTTP/1.1 101"), "handshake failed: {head}");
-        assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxAQ9kEGYSf+rA3M8Bc="), "{head}");
+        assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
         c
     }
 
@@ -206,7 +234,7 @@ Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
                 return head;
             }
             let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).expect("read handshake");
+            let n = read_retrying(&mut self.stream, &mut chunk).expect("read handshake");
             assert!(n > 0, "closed during handshake");
             self.buf.extend_from_slice(&chunk[..n]);
         }
@@ -233,7 +261,7 @@ Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
                 return Some(f);
             }
             let mut chunk = [0u8; 65536];
-            match self.stream.read(&mut chunk) {
+            match read_retrying(&mut self.stream, &mut chunk) {
                 Ok(0) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e)
@@ -257,10 +285,7 @@ Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         self.stream.set_read_timeout(Some(wait)).unwrap();
         let mut chunk = [0u8; 1024];
         let got = if self.buf.is_empty() {
-            match self.stream.read(&mut chunk) {
-                Ok(n) => n,
-                Err(_) => 0,
-            }
+            read_retrying(&mut self.stream, &mut chunk).unwrap_or(0)
         } else {
             self.buf.len()
         };
@@ -339,12 +364,15 @@ impl Fleet {
             if now >= end {
                 return false;
             }
-            self.poll.poll(&mut events, Some((end - now).min(Duration::from_millis(100)))).unwrap();
+            match self.poll.poll(&mut events, Some((end - now).min(Duration::from_millis(100)))) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => other.unwrap(),
+            }
             for ev in events.iter() {
                 let i = ev.token().0;
                 let c = &mut self.conns[i];
                 loop {
-                    match c.stream.read(&mut chunk) {
+                    match read_retrying(&mut c.stream, &mut chunk) {
                         Ok(0) => {
                             c.eof = true;
                             break;

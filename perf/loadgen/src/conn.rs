@@ -1,0 +1,230 @@
+//! One client connection: a non-blocking socket, its WebSocket state (connecting, upgrading,
+//! open, closed), the bytes it still has to send, and the bytes of a frame not yet complete.
+//! It answers pings itself and hands every complete text message to its caller.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::rng::Rng;
+use crate::sys;
+use crate::ws;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// TCP connect in progress.
+    Connecting,
+    /// Upgrade request sent, waiting for the 101.
+    Upgrading,
+    /// WebSocket open.
+    Open,
+    /// Closed by the server (EOF, close frame) or after an error.
+    Closed,
+}
+
+/// How a read pass ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// Nothing more to read for now.
+    Drained,
+    /// The server closed the connection.
+    Closed,
+}
+
+/// A client connection.
+pub struct Conn {
+    stream: TcpStream,
+    pub state: State,
+    /// Bytes of an incomplete frame (or response head) carried to the next read.
+    pending_in: Vec<u8>,
+    /// Bytes the socket has not accepted yet.
+    pending_out: Vec<u8>,
+    /// A fragmented text message being assembled.
+    fragments: Vec<u8>,
+    in_fragmented: bool,
+    expected_accept: String,
+    mask_rng: Rng,
+}
+
+impl Conn {
+    /// Starts a non-blocking connect and queues the upgrade request for `path`.
+    pub fn start(addr: SocketAddr, host: &str, path: &str, rng: &mut Rng) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        let key = ws::new_key(rng);
+        let mut pending_out = Vec::with_capacity(256);
+        ws::write_upgrade_request(&mut pending_out, host, path, &key);
+        Ok(Self {
+            stream,
+            state: State::Connecting,
+            pending_in: Vec::new(),
+            pending_out,
+            fragments: Vec::new(),
+            in_fragmented: false,
+            expected_accept: ws::accept_for(&key),
+            mask_rng: Rng::seeded(rng.next_u64()),
+        })
+    }
+
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(&mut self.stream, token, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Drops the connection from the poll set and marks it closed.
+    pub fn close(&mut self, registry: &Registry) {
+        if self.state != State::Closed {
+            let _ = registry.deregister(&mut self.stream);
+            self.state = State::Closed;
+        }
+    }
+
+    /// On a writable event: completes the TCP connect if needed, then sends what is pending.
+    pub fn on_writable(&mut self) -> io::Result<()> {
+        if self.state == State::Connecting {
+            if let Some(e) = self.stream.take_error()? {
+                return Err(e);
+            }
+            match self.stream.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            self.stream.set_nodelay(true)?;
+            self.state = State::Upgrading;
+        }
+        self.flush()
+    }
+
+    /// Queues one masked text frame (sent by the next `flush`).
+    pub fn queue_text(&mut self, text: &[u8]) {
+        let mask = self.mask_rng.next_u32().to_ne_bytes();
+        ws::write_client_frame(&mut self.pending_out, ws::OP_TEXT, text, mask);
+    }
+
+    pub fn has_pending_out(&self) -> bool {
+        !self.pending_out.is_empty()
+    }
+
+    /// Writes as much pending output as the socket takes.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.state == State::Connecting {
+            return Ok(());
+        }
+        let mut sent = 0;
+        while sent < self.pending_out.len() {
+            match self.stream.write(&self.pending_out[sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.pending_out.drain(..sent);
+        Ok(())
+    }
+
+    /// Reads until the socket is drained, calling `on_text(message, receive_nanos)` for every
+    /// complete text message. `scratch` is shared by all connections; a short read means the
+    /// socket is empty (edge-triggered epoll reports any data that arrives later).
+    pub fn read_all(
+        &mut self,
+        scratch: &mut [u8],
+        clock: Instant,
+        on_text: &mut dyn FnMut(&[u8], u64),
+    ) -> Result<ReadEnd, String> {
+        loop {
+            let n = match self.stream.read(scratch) {
+                Ok(0) => return Ok(ReadEnd::Closed),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEnd::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(ReadEnd::Closed),
+                Err(e) => return Err(format!("read: {e}")),
+            };
+            let now_nanos = clock.elapsed().as_nanos() as u64;
+            self.consume(&scratch[..n], now_nanos, on_text)?;
+            if self.state == State::Closed {
+                return Ok(ReadEnd::Closed);
+            }
+            if n < scratch.len() {
+                return Ok(ReadEnd::Drained);
+            }
+        }
+    }
+
+    /// Processes freshly read bytes together with any carried-over partial frame.
+    fn consume(&mut self, fresh: &[u8], now: u64, on_text: &mut dyn FnMut(&[u8], u64)) -> Result<(), String> {
+        if self.pending_in.is_empty() {
+            let used = self.process(fresh, now, on_text)?;
+            self.pending_in.extend_from_slice(&fresh[used..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.pending_in);
+            buf.extend_from_slice(fresh);
+            let used = self.process(&buf, now, on_text)?;
+            buf.drain(..used);
+            self.pending_in = buf;
+        }
+        Ok(())
+    }
+
+    /// Handles the upgrade response and every complete frame in `buf`; returns the bytes used.
+    fn process(&mut self, buf: &[u8], now: u64, on_text: &mut dyn FnMut(&[u8], u64)) -> Result<usize, String> {
+        let mut at = 0;
+        if self.state == State::Upgrading {
+            match ws::parse_upgrade_response(buf, &self.expected_accept)? {
+                None => return Ok(0),
+                Some(head) => {
+                    at = head;
+                    self.state = State::Open;
+                }
+            }
+        }
+        while self.state == State::Open {
+            let Some((frame, len)) = ws::decode_frame(&buf[at..])? else { break };
+            at += len;
+            self.on_frame(frame, now, on_text)?;
+        }
+        Ok(at)
+    }
+
+    fn on_frame(&mut self, f: ws::Frame<'_>, now: u64, on_text: &mut dyn FnMut(&[u8], u64)) -> Result<(), String> {
+        match f.opcode {
+            ws::OP_TEXT | ws::OP_BINARY if self.in_fragmented => {
+                return Err("data frame inside a fragmented message".into())
+            }
+            ws::OP_TEXT if f.fin => on_text(f.payload, now),
+            ws::OP_TEXT => {
+                self.in_fragmented = true;
+                self.fragments.extend_from_slice(f.payload);
+            }
+            ws::OP_CONTINUATION if !self.in_fragmented => return Err("continuation without a start".into()),
+            ws::OP_CONTINUATION => {
+                self.fragments.extend_from_slice(f.payload);
+                if f.fin {
+                    on_text(&self.fragments, now);
+                    self.fragments.clear();
+                    self.in_fragmented = false;
+                }
+            }
+            ws::OP_PING => {
+                let mask = self.mask_rng.next_u32().to_ne_bytes();
+                ws::write_client_frame(&mut self.pending_out, ws::OP_PONG, f.payload, mask);
+            }
+            ws::OP_PONG => {}
+            ws::OP_CLOSE => self.state = State::Closed,
+            ws::OP_BINARY => return Err("binary frame from the server".into()),
+            op => return Err(format!("frame with unknown opcode {op}")),
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        sys::set_linger_zero(&self.stream);
+    }
+}

@@ -1,0 +1,100 @@
+//! What the load generator reads from and sets on the operating system: process CPU time and
+//! resident memory from `/proc`, the clock-tick rate, the open-file limit, and abortive close.
+
+use std::fs;
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// Clock ticks per second (`getconf CLK_TCK`), the unit of `/proc/<pid>/stat` CPU times.
+pub fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
+
+/// `/proc/<pid>` for a server process, or `/proc/self`.
+fn proc_dir(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "/proc/self".to_string(), |p| format!("/proc/{p}"))
+}
+
+/// CPU time (utime + stime of all threads) of a process in clock ticks.
+pub fn cpu_ticks(pid: Option<u32>) -> io::Result<u64> {
+    let path = format!("{}/stat", proc_dir(pid));
+    let text = fs::read_to_string(&path)?;
+    parse_stat_cpu_ticks(&text).ok_or_else(|| io::Error::other(format!("{path}: unexpected format")))
+}
+
+/// utime (field 14) + stime (field 15) from a `/proc/<pid>/stat` line. The command name (field 2)
+/// may contain spaces and parentheses, so fields are counted after the last `)`.
+fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_comm.split_ascii_whitespace();
+    // after_comm starts at field 3 (state); utime is field 14, i.e. the 12th here.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident set size (`VmRSS`) of a process in KiB.
+pub fn vm_rss_kib(pid: u32) -> io::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = fs::read_to_string(&path)?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| io::Error::other(format!("{path}: no VmRSS line")))
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit for the call to fill in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: `raised` is a valid rlimit within the hard limit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    Ok(lim.rlim_cur as u64)
+}
+
+/// Makes the next close of `sock` send RST instead of FIN, so the load generator leaves no
+/// TIME_WAIT sockets behind (10 000 of them per run would exhaust the ephemeral ports).
+pub fn set_linger_zero(sock: &impl AsRawFd) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: valid fd and a correctly sized option value; failure is harmless.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_spaces_in_name() {
+        let line = "42 (a b) c) S 1 2 3 4 5 6 7 8 9 10 111 222 13 14 15";
+        assert_eq!(parse_stat_cpu_ticks(line), Some(333));
+    }
+
+    #[test]
+    fn reads_own_cpu_and_rss() {
+        assert!(cpu_ticks(None).is_ok());
+        assert!(vm_rss_kib(std::process::id()).unwrap() > 0);
+    }
+}
