@@ -25,6 +25,11 @@ pub struct Request {
     pub ws_version: Option<Vec<u8>>,
     pub ws_key: Option<Vec<u8>>,
     pub origin: Option<Vec<u8>>,
+    pub content_type: Option<Vec<u8>>,
+    pub cookie: Option<Vec<u8>>,
+    pub if_none_match: Option<Vec<u8>>,
+    /// `Access-Control-Request-Headers` (CORS preflight).
+    pub access_control_request_headers: Option<Vec<u8>>,
     pub content_length: usize,
 }
 
@@ -81,6 +86,14 @@ fn apply_header(out: &mut Request, name: &str, value: &[u8]) -> Result<(), HttpE
         out.ws_key = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"origin") {
         out.origin = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"content-type") {
+        out.content_type = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"cookie") {
+        out.cookie = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"if-none-match") {
+        out.if_none_match = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"access-control-request-headers") {
+        out.access_control_request_headers = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"content-length") {
         out.content_length = parse_content_length(value)?;
     } else if n.eq_ignore_ascii_case(b"transfer-encoding") && !value.eq_ignore_ascii_case(b"identity") {

@@ -96,7 +96,10 @@ impl Args {
             (self.secs > 0.0 && self.warmup_secs >= 0.0, "--secs must be > 0 and --warmup-secs >= 0".into()),
             (self.connect_batch >= 1, "--connect-batch must be at least 1".into()),
             (self.stall_secs > 0.0 && self.setup_timeout_secs > 0.0, "timeouts must be > 0".into()),
-            (!self.topic.is_empty() && !self.topic.contains(','), "--topic must be non-empty, without ','".into()),
+            (
+                !self.topic.is_empty() && !self.topic.contains(','),
+                "--topic must be non-empty, without ','".into(),
+            ),
             (self.mode != Mode::Idle || self.server_pid.is_some(), "--mode idle needs --server-pid".into()),
         ];
         match checks.into_iter().find(|(ok, _)| !ok) {

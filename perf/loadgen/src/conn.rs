@@ -172,7 +172,12 @@ impl Conn {
     }
 
     /// Handles the upgrade response and every complete frame in `buf`; returns the bytes used.
-    fn process(&mut self, buf: &[u8], now: u64, on_text: &mut dyn FnMut(&[u8], u64)) -> Result<usize, String> {
+    fn process(
+        &mut self,
+        buf: &[u8],
+        now: u64,
+        on_text: &mut dyn FnMut(&[u8], u64),
+    ) -> Result<usize, String> {
         let mut at = 0;
         if self.state == State::Upgrading {
             match ws::parse_upgrade_response(buf, &self.expected_accept)? {
@@ -191,7 +196,12 @@ impl Conn {
         Ok(at)
     }
 
-    fn on_frame(&mut self, f: ws::Frame<'_>, now: u64, on_text: &mut dyn FnMut(&[u8], u64)) -> Result<(), String> {
+    fn on_frame(
+        &mut self,
+        f: ws::Frame<'_>,
+        now: u64,
+        on_text: &mut dyn FnMut(&[u8], u64),
+    ) -> Result<(), String> {
         match f.opcode {
             ws::OP_TEXT | ws::OP_BINARY if self.in_fragmented => {
                 return Err("data frame inside a fragmented message".into())

@@ -232,7 +232,11 @@ impl Tracker {
     /// Totals once sending has stopped and in-flight broadcasts have drained: whatever a live
     /// subscriber still misses counts as lost.
     pub fn finish(&mut self) -> Totals {
-        let mut t = Totals { publisher_copies: self.publisher_copies, broadcasts: self.next_seq, ..Totals::default() };
+        let mut t = Totals {
+            publisher_copies: self.publisher_copies,
+            broadcasts: self.next_seq,
+            ..Totals::default()
+        };
         for sub in self.subs.iter_mut().skip(1).filter(|s| !s.gone) {
             sub.lost += self.next_seq - sub.next;
             sub.next = self.next_seq;

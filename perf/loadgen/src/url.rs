@@ -16,7 +16,8 @@ pub struct WsUrl {
 
 /// Parses and resolves `ws://HOST[:PORT][/PATH]` (port 80 by default). `wss://` is not supported.
 pub fn parse(url: &str) -> Result<WsUrl, String> {
-    let rest = url.strip_prefix("ws://").ok_or_else(|| format!("--url {url:?}: only ws:// URLs are supported"))?;
+    let rest =
+        url.strip_prefix("ws://").ok_or_else(|| format!("--url {url:?}: only ws:// URLs are supported"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),

@@ -149,13 +149,15 @@ mod tests {
 
     #[test]
     fn upgrade_response_checks() {
-        let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-                  sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x00";
+        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                    sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+        let mut ok = head.as_bytes().to_vec();
+        ok.extend_from_slice(&[0x81, 0x00]);
         let key_accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-        assert_eq!(parse_upgrade_response(ok.as_bytes(), key_accept), Ok(Some(ok.len() - 2)));
-        assert_eq!(parse_upgrade_response(&ok.as_bytes()[..20], key_accept), Ok(None));
+        assert_eq!(parse_upgrade_response(&ok, key_accept), Ok(Some(head.len())));
+        assert_eq!(parse_upgrade_response(&ok[..20], key_accept), Ok(None));
         assert!(parse_upgrade_response(b"HTTP/1.1 404 Not Found\r\n\r\n", key_accept).is_err());
-        assert!(parse_upgrade_response(ok.as_bytes(), "other").is_err());
+        assert!(parse_upgrade_response(&ok, "other").is_err());
     }
 
     #[test]
@@ -166,7 +168,13 @@ mod tests {
             write_client_frame(&mut out, OP_TEXT, &payload, [1, 2, 3, 4]);
             assert_eq!(out[0], 0x81);
             assert!(out[1] & 0x80 != 0);
-            let header = if len < 126 { 6 } else if len <= 0xFFFF { 8 } else { 14 };
+            let header = if len < 126 {
+                6
+            } else if len <= 0xFFFF {
+                8
+            } else {
+                14
+            };
             assert_eq!(out.len(), header + len);
             let unmasked: Vec<u8> =
                 out[header..].iter().enumerate().map(|(i, b)| b ^ [1, 2, 3, 4][i & 3]).collect();
