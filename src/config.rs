@@ -113,10 +113,45 @@ pub struct ServiceConfig {
     /// Rooms: the allowed room names; absent = any room (dynamic rooms).
     #[serde(default)]
     pub rooms: Option<Vec<String>>,
+    /// SockJS: idle time on an attached receiver before an `h` frame (spec sockjs §1).
+    #[serde(default = "default_heartbeat_delay_ms")]
+    pub heartbeat_delay_ms: u64,
+    /// SockJS: how long a session lives with no receiver attached.
+    #[serde(default = "default_disconnect_delay_ms")]
+    pub disconnect_delay_ms: u64,
+    /// SockJS: frame bytes a streaming response carries before the server ends it.
+    #[serde(default = "default_response_limit_bytes")]
+    pub response_limit_bytes: usize,
+    /// SockJS: set the `JSESSIONID` cookie and report `cookie_needed` in /info.
+    #[serde(default)]
+    pub cookie_needed: bool,
+    /// SockJS: the client script the iframe page loads (must start with `/` or `http`).
+    #[serde(default = "default_sockjs_url")]
+    pub sockjs_url: String,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// sockjs-node's default: 25 s keeps proxies from closing idle responses.
+fn default_heartbeat_delay_ms() -> u64 {
+    25_000
+}
+
+/// sockjs-node's default: 5 s covers a polling client's gap between requests.
+fn default_disconnect_delay_ms() -> u64 {
+    5_000
+}
+
+/// sockjs-node's default: 128 KiB before a streaming response is recycled.
+fn default_response_limit_bytes() -> usize {
+    128 * 1024
+}
+
+/// The sockjs-client build the iframe page loads by default (its public CDN).
+pub fn default_sockjs_url() -> String {
+    "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js".into()
 }
 
 impl Default for Config {
@@ -223,6 +258,28 @@ impl Config {
                 return Err(ConfigError::Invalid(field, format!("{p} is declared twice")));
             }
             seen.push(p);
+            if !(s.sockjs_url.starts_with('/') || s.sockjs_url.starts_with("http")) {
+                return Err(ConfigError::Invalid(
+                    format!("service[{i}].sockjs_url"),
+                    "must start with / or http".into(),
+                ));
+            }
+            let timers = [
+                ("heartbeat_delay_ms", s.heartbeat_delay_ms),
+                ("disconnect_delay_ms", s.disconnect_delay_ms),
+            ];
+            if let Some((name, _)) = timers.iter().find(|(_, v)| *v == 0) {
+                return Err(ConfigError::Invalid(
+                    format!("service[{i}].{name}"),
+                    "must be greater than 0".into(),
+                ));
+            }
+            if s.response_limit_bytes < 1024 {
+                return Err(ConfigError::Invalid(
+                    format!("service[{i}].response_limit_bytes"),
+                    "at least 1024".into(),
+                ));
+            }
             if let Some(rooms) = &s.rooms {
                 if rooms
                     .iter()

@@ -43,7 +43,7 @@ pub enum HttpError {
     BodyTooLarge,
     #[error("invalid Content-Length")]
     BadContentLength,
-    #[error("chunked request bodies are not supported")]
+    #[error("unsupported Transfer-Encoding (only chunked is accepted)")]
     ChunkedBody,
 }
 
@@ -76,6 +76,8 @@ pub enum CloseCause {
     Shutdown,
     /// The service closes (application code, e.g. 3000).
     Application(u16),
+    /// A SockJS WebSocket client sent a message that is not JSON (sockjs §8.1: 3000).
+    BrokenFraming,
 }
 
 impl CloseCause {
@@ -88,6 +90,7 @@ impl CloseCause {
             CloseCause::Backpressure => 1008,
             CloseCause::Idle | CloseCause::Shutdown => 1001,
             CloseCause::Application(code) => code,
+            CloseCause::BrokenFraming => 3000,
         }
     }
 }

@@ -20,8 +20,9 @@
 //! | [`shard`] | the per-core event loop, connection table, timers |
 //! | [`io`] | the `Backend` enum over io_uring and epoll, and the startup probe |
 //! | [`http`] | sans-IO request parsing, routing, canned responses |
-//! | [`transport`] | WebSocket handshake, frame codec, masking, message assembly |
+//! | [`transport`] | WebSocket handshake, frame codec, masking, message assembly; SockJS framing |
 //! | [`protocol`] | per-connection protocol state machines returning `Action`s |
+//! | [`session`] | SockJS HTTP-transport sessions: state machine, registry, owner shard |
 //! | [`pubsub`] | topic table, `Prepared` (encode once), cross-shard bus |
 //! | [`send`] | per-connection send queues with a byte budget; the coalesced flush |
 //! | [`metrics`] | counters and their Prometheus rendering |
@@ -47,6 +48,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod send;
 pub mod server;
+pub mod session;
 pub mod shard;
 pub mod transport;
 

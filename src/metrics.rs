@@ -42,6 +42,12 @@ counters! {
     ClosedProtocolError => ("ringcast_closed_protocol_error_total", "counter", "WebSocket connections closed for a protocol violation (1002/1007/1009)."),
     ClosedIdle => ("ringcast_closed_idle_total", "counter", "WebSocket connections closed after limits.idle_timeout_ms of silence (1001)."),
     ClosedByPeer => ("ringcast_closed_by_peer_total", "counter", "Connections the peer closed (close frame or EOF)."),
+    SockjsSessions => ("ringcast_sockjs_sessions", "gauge", "SockJS HTTP-transport sessions on this shard."),
+    SockjsSessionsOpened => ("ringcast_sockjs_sessions_opened_total", "counter", "SockJS HTTP-transport sessions created."),
+    SockjsSessionsClosed => ("ringcast_sockjs_sessions_closed_total", "counter", "SockJS HTTP-transport sessions destroyed (timer or receiver dropped)."),
+    SockjsUnknownSession => ("ringcast_sockjs_unknown_session_total", "counter", "SockJS sends to a session that does not exist (404)."),
+    SockjsPayloadErrors => ("ringcast_sockjs_payload_errors_total", "counter", "SockJS sends refused: payload missing or broken JSON (500)."),
+    SockjsMigrations => ("ringcast_sockjs_migrations_total", "counter", "Requests moved to the shard that owns their SockJS session."),
     WriteErrors => ("ringcast_write_errors_total", "counter", "Connections whose socket write failed."),
 }
 

@@ -31,6 +31,10 @@ pub struct Request {
     /// `Access-Control-Request-Headers` (CORS preflight).
     pub access_control_request_headers: Option<Vec<u8>>,
     pub content_length: usize,
+    /// `Transfer-Encoding: chunked` body (decode with [`decode_chunked`]).
+    pub chunked: bool,
+    /// HTTP/1.0 request (streaming responses must then be close-delimited).
+    pub http10: bool,
 }
 
 /// Parse one request head from the start of `buf`.
@@ -58,6 +62,7 @@ pub fn parse(
         path: path.to_string(),
         query: query.to_string(),
         close: req.version == Some(0),
+        http10: req.version == Some(0),
         ..Request::default()
     };
     for h in req.headers.iter() {
@@ -96,8 +101,12 @@ fn apply_header(out: &mut Request, name: &str, value: &[u8]) -> Result<(), HttpE
         out.access_control_request_headers = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"content-length") {
         out.content_length = parse_content_length(value)?;
-    } else if n.eq_ignore_ascii_case(b"transfer-encoding") && !value.eq_ignore_ascii_case(b"identity") {
-        return Err(HttpError::ChunkedBody);
+    } else if n.eq_ignore_ascii_case(b"transfer-encoding") {
+        if has_token(value, b"chunked") {
+            out.chunked = true;
+        } else if !value.trim_ascii().eq_ignore_ascii_case(b"identity") {
+            return Err(HttpError::ChunkedBody);
+        }
     }
     Ok(())
 }
@@ -108,6 +117,67 @@ fn parse_content_length(value: &[u8]) -> Result<usize, HttpError> {
         return Err(HttpError::BadContentLength);
     }
     s.parse().map_err(|_| HttpError::BadContentLength)
+}
+
+/// Decode a chunked body at the start of `buf` (RFC 9112 §7.1): the body and the bytes
+/// used, `Ok(None)` while incomplete. Chunk extensions and trailers are skipped.
+pub fn decode_chunked(buf: &[u8], max_body_bytes: usize) -> Result<Option<(Vec<u8>, usize)>, HttpError> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let Some(line_end) = find_crlf(&buf[at..]) else { return incomplete(buf.len() - at) };
+        let size = parse_chunk_size(&buf[at..at + line_end])?;
+        at += line_end + 2;
+        if size == 0 {
+            return skip_trailers(buf, at).map(|done| done.map(|used| (body, used)));
+        }
+        if body.len() + size > max_body_bytes {
+            return Err(HttpError::BodyTooLarge);
+        }
+        if buf.len() < at + size + 2 {
+            return Ok(None);
+        }
+        if &buf[at + size..at + size + 2] != b"\r\n" {
+            return Err(HttpError::Malformed);
+        }
+        body.extend_from_slice(&buf[at..at + size]);
+        at += size + 2;
+    }
+}
+
+/// A chunk-size line longer than this is hostile.
+const MAX_CHUNK_LINE_BYTES: usize = 1024;
+
+fn incomplete<T>(pending_line_bytes: usize) -> Result<Option<T>, HttpError> {
+    if pending_line_bytes > MAX_CHUNK_LINE_BYTES {
+        Err(HttpError::Malformed)
+    } else {
+        Ok(None)
+    }
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
+    let hex = line.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+    if hex.is_empty() || hex.len() > 8 || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return Err(HttpError::Malformed);
+    }
+    let text = std::str::from_utf8(hex).map_err(|_| HttpError::Malformed)?;
+    usize::from_str_radix(text, 16).map_err(|_| HttpError::Malformed)
+}
+
+/// After the last chunk: trailer lines until an empty line. Returns total bytes used.
+fn skip_trailers(buf: &[u8], mut at: usize) -> Result<Option<usize>, HttpError> {
+    loop {
+        let Some(line_end) = find_crlf(&buf[at..]) else { return incomplete(buf.len() - at) };
+        at += line_end + 2;
+        if line_end == 0 {
+            return Ok(Some(at));
+        }
+    }
 }
 
 /// Whether a comma-separated header value contains `token` (case-insensitive).
@@ -154,7 +224,23 @@ Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Ke
         assert_eq!(parse(cl, 8192, 10), Err(HttpError::BodyTooLarge));
         let bad = b"POST /publish/a HTTP/1.1\r\nContent-Length: -1\r\n\r\n";
         assert_eq!(parse(bad, 8192, 10), Err(HttpError::BadContentLength));
-        let chunked = b"POST /publish/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert_eq!(parse(chunked, 8192, 10), Err(HttpError::ChunkedBody));
+        let gzip = b"POST /publish/a HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n";
+        assert_eq!(parse(gzip, 8192, 10), Err(HttpError::ChunkedBody));
+    }
+
+    #[test]
+    fn chunked_bodies_decode_incrementally() {
+        let (req, n) =
+            parse(b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 8192, 100).unwrap().unwrap();
+        assert!(req.chunked && n > 0);
+        let body = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        for cut in 0..body.len() - 4 {
+            assert_eq!(decode_chunked(&body[..cut], 100), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(decode_chunked(body, 100), Ok(Some((b"Wikipedia".to_vec(), body.len() - 4))));
+        assert_eq!(decode_chunked(b"0\r\n\r\n", 100), Ok(Some((vec![], 5))));
+        assert_eq!(decode_chunked(b"zz\r\n", 100), Err(HttpError::Malformed));
+        assert_eq!(decode_chunked(b"4\r\nWikiXX", 100), Err(HttpError::Malformed));
+        assert_eq!(decode_chunked(b"ff\r\n", 10), Err(HttpError::BodyTooLarge));
     }
 }

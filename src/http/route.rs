@@ -15,9 +15,11 @@ pub enum Route<'a> {
     Publish {
         topic: &'a str,
     },
-    /// `<prefix>/websocket` of service `service` (index into the config's services).
-    WebSocket {
+    /// A path under service `service` (index into the config's services); `rest` is
+    /// what follows the prefix ("" or starting with '/').
+    Service {
         service: usize,
+        rest: &'a str,
     },
     NotFound,
 }
@@ -34,8 +36,8 @@ pub fn route<'a>(path: &'a str, services: &[ServiceConfig]) -> Route<'a> {
     }
     for (i, s) in services.iter().enumerate() {
         if let Some(rest) = path.strip_prefix(s.prefix.as_str()) {
-            if rest == "/websocket" || rest == "/websocket/" {
-                return if s.websocket { Route::WebSocket { service: i } } else { Route::NotFound };
+            if rest.is_empty() || rest.starts_with('/') {
+                return Route::Service { service: i, rest };
             }
         }
     }
@@ -48,7 +50,10 @@ mod tests {
     use crate::config::ProtocolKind;
 
     fn svc(prefix: &str, websocket: bool) -> ServiceConfig {
-        ServiceConfig { prefix: prefix.into(), protocol: ProtocolKind::Echo, websocket, rooms: None }
+        let text = format!("prefix = '{prefix}'\nprotocol = 'echo'\nwebsocket = {websocket}\n");
+        let mut s: ServiceConfig = toml::from_str(&text).unwrap();
+        s.protocol = ProtocolKind::Echo;
+        s
     }
 
     #[test]
@@ -58,8 +63,9 @@ mod tests {
         assert_eq!(route("/metrics", &s), Route::Metrics);
         assert_eq!(route("/publish/red", &s), Route::Publish { topic: "red" });
         assert_eq!(route("/publish/", &s), Route::NotFound);
-        assert_eq!(route("/echo/websocket", &s), Route::WebSocket { service: 0 });
-        assert_eq!(route("/off/websocket", &s), Route::NotFound);
+        assert_eq!(route("/echo/websocket", &s), Route::Service { service: 0, rest: "/websocket" });
+        assert_eq!(route("/echo", &s), Route::Service { service: 0, rest: "" });
+        assert_eq!(route("/off/info", &s), Route::Service { service: 1, rest: "/info" });
         assert_eq!(route("/echox/websocket", &s), Route::NotFound);
         assert_eq!(route("/nope", &s), Route::NotFound);
     }

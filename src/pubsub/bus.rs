@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub enum BusMsg {
     /// Publishes made on the sending shard during one tick, in publish order.
     Publish(Arc<[Arc<Prepared>]>),
+    /// A connection moved to the shard that owns the SockJS session its request names:
+    /// the socket and the bytes already read from it (the request, unparsed).
+    Adopt { fd: OwnedFd, input: Vec<u8> },
 }
 
 /// One shard's end of the bus.
@@ -26,6 +29,8 @@ pub struct BusEnd {
     wake_fds: Arc<[OwnedFd]>,
     /// Publishes made this tick, sent at the end of the tick.
     outgoing: Vec<Arc<Prepared>>,
+    /// Shards sent a message this tick that have not been woken yet.
+    to_wake: Vec<bool>,
 }
 
 /// Build the bus for `wake_fds.len()` shards, each queue holding `capacity` batches.
@@ -41,6 +46,7 @@ pub fn build(wake_fds: Arc<[OwnedFd]>, capacity: usize) -> Vec<BusEnd> {
             peers: senders.clone(),
             wake_fds: wake_fds.clone(),
             outgoing: Vec::new(),
+            to_wake: vec![false; n],
         })
         .collect()
 }
@@ -58,9 +64,30 @@ impl BusEnd {
         }
     }
 
-    /// Send this tick's batch to every other shard and wake them. Returns how many
-    /// shards' queues were full (their batch was dropped).
+    /// Move a connection to shard `to` (woken at the end of the tick). On a full queue
+    /// the socket comes back as `Err` so the caller can answer it itself.
+    pub fn adopt(&mut self, to: usize, fd: OwnedFd, input: Vec<u8>) -> Result<(), OwnedFd> {
+        match self.peers[to].try_send(BusMsg::Adopt { fd, input }) {
+            Ok(()) => {
+                self.to_wake[to] = true;
+                Ok(())
+            }
+            Err(
+                TrySendError::Full(BusMsg::Adopt { fd, .. })
+                | TrySendError::Disconnected(BusMsg::Adopt { fd, .. }),
+            ) => Err(fd),
+            Err(_) => unreachable!("only Adopt was sent"),
+        }
+    }
+
+    /// Send this tick's batch to every other shard and wake every shard that got a
+    /// message. Returns how many shards' queues were full (their batch was dropped).
     pub fn flush(&mut self) -> usize {
+        for (i, wake_needed) in self.to_wake.iter_mut().enumerate() {
+            if std::mem::take(wake_needed) && self.outgoing.is_empty() {
+                wake(&self.wake_fds[i]);
+            }
+        }
         if self.outgoing.is_empty() {
             return 0;
         }

@@ -4,6 +4,7 @@
 //! first use and then shared (`Bytes`) by every subscriber on every shard. Does not own:
 //! delivery. Adding a transport means adding a field here, never a per-subscriber encode.
 
+use crate::transport::sockjs;
 use crate::transport::ws::codec::{self, OpCode};
 use bytes::{Bytes, BytesMut};
 use std::sync::{Arc, OnceLock};
@@ -17,11 +18,21 @@ pub struct Prepared {
     wire: Bytes,
     /// Raw WebSocket text frame carrying `wire` (built on first use).
     ws_text: OnceLock<Bytes>,
+    /// `wire` as a SockJS-escaped JSON string, for HTTP-transport sessions' `a[...]`.
+    sockjs_quoted: OnceLock<Bytes>,
+    /// WebSocket text frame carrying the SockJS frame `a[<quoted wire>]`.
+    sockjs_ws: OnceLock<Bytes>,
 }
 
 impl Prepared {
     pub fn new(topic: Bytes, wire: Bytes) -> Arc<Prepared> {
-        Arc::new(Prepared { topic, wire, ws_text: OnceLock::new() })
+        Arc::new(Prepared {
+            topic,
+            wire,
+            ws_text: OnceLock::new(),
+            sockjs_quoted: OnceLock::new(),
+            sockjs_ws: OnceLock::new(),
+        })
     }
 
     pub fn topic(&self) -> &Bytes {
@@ -42,6 +53,29 @@ impl Prepared {
             codec::encode_header(&mut out, true, OpCode::Text, self.wire.len());
             out.extend_from_slice(&self.wire);
             out.freeze()
+        });
+        (frame, built)
+    }
+
+    /// The SockJS-escaped JSON string of `wire`, and whether this call built it.
+    pub fn sockjs_quoted(&self) -> (&Bytes, bool) {
+        let mut built = false;
+        let q = self.sockjs_quoted.get_or_init(|| {
+            built = true;
+            sockjs::framing::quote(&String::from_utf8_lossy(&self.wire))
+        });
+        (q, built)
+    }
+
+    /// The WebSocket text frame `a[<quoted wire>]` for SockJS WebSocket members, and
+    /// whether this call built it.
+    pub fn sockjs_ws_frame(&self) -> (&Bytes, bool) {
+        let mut built = false;
+        let frame = self.sockjs_ws.get_or_init(|| {
+            built = true;
+            let (quoted, _) = self.sockjs_quoted();
+            let inner = sockjs::framing::messages_frame(std::slice::from_ref(quoted));
+            codec::frame(OpCode::Text, &inner)
         });
         (frame, built)
     }

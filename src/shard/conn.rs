@@ -45,6 +45,11 @@ pub enum Life {
     },
     /// Shut down both ways; freed once reads end and no write is in flight.
     Aborted,
+    /// Its request names a SockJS session of shard `owner`: the socket moves there at
+    /// the end of the tick; input meanwhile is buffered, not parsed.
+    Migrating {
+        owner: usize,
+    },
 }
 
 /// Where a connection is in its protocol.
@@ -67,6 +72,11 @@ pub struct WsConn {
     pub subs: Vec<SubKey>,
     /// A ping was sent and nothing has arrived since.
     pub ping_outstanding: bool,
+    /// SockJS WebSocket (`o`/`a[...]`/`h`/`c[...]` framing, JSON client messages)
+    /// rather than a raw WebSocket.
+    pub sockjs: bool,
+    /// SockJS WebSocket: when the next `h` frame is due.
+    pub heartbeat_due_ms: u64,
 }
 
 /// One TCP connection.
@@ -86,6 +96,10 @@ pub struct Conn {
     pub writing: bool,
     /// The backend reported `ReadClosed`: no more input, free when writes are done.
     pub read_closed: bool,
+    /// The SockJS session this HTTP response is the receiver of.
+    pub attached: Option<crate::session::SessionId>,
+    /// The attached request asked for `Connection: close`.
+    pub close_after_response: bool,
     pub opened_ms: u64,
     /// Last time anything arrived (idle timeout, pings).
     pub last_rx_ms: u64,
@@ -93,7 +107,7 @@ pub struct Conn {
 
 /// Per-connection memory is a budget (DESIGN §5.8); the WebSocket state is boxed so
 /// an HTTP-only connection does not pay for it.
-const _: () = assert!(std::mem::size_of::<Conn>() <= 192);
+const _: () = assert!(std::mem::size_of::<Conn>() <= 208);
 
 impl Conn {
     pub fn raw_fd(&self) -> RawFd {
@@ -151,6 +165,8 @@ impl ConnTable {
             blocked: false,
             writing: false,
             read_closed: false,
+            attached: None,
+            close_after_response: false,
             opened_ms: now_ms,
             last_rx_ms: now_ms,
         });

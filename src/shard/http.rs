@@ -7,7 +7,7 @@
 //! (`transport::ws::handshake`).
 
 use super::conn::{ConnId, Life, Phase, WsConn};
-use super::{initial_protocol, mark_dirty, State};
+use super::{initial_protocol, mark_dirty, Member, State};
 use crate::error::{HandshakeError, HttpError};
 use crate::http::request::{self, Request};
 use crate::http::response;
@@ -20,10 +20,20 @@ use crate::transport::ws::reader::MessageReader;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// What to do after answering a request.
-enum Next {
+pub(super) enum Next {
     KeepAlive,
     Close,
-    Upgrade { service: usize },
+    /// Switch to WebSocket (`sockjs`: SockJS framing, else raw).
+    Upgrade {
+        service: usize,
+        sockjs: bool,
+    },
+    /// The request names a SockJS session owned by shard `owner`: move the socket there.
+    Migrate {
+        owner: usize,
+    },
+    /// The response stays open as a SockJS session's receiver; parse nothing more now.
+    Attached,
 }
 
 impl State {
@@ -42,17 +52,29 @@ impl State {
                     Ok(None) => return,
                     Err(e) => return self.reject_request(id, e),
                 };
-            let total = head_len + req.content_length;
+            let (total, chunked_body) = if req.chunked {
+                match request::decode_chunked(&buf[head_len..], limits.max_request_body_bytes) {
+                    Ok(Some((body, used))) => (head_len + used, Some(body)),
+                    Ok(None) => return, // body still arriving
+                    Err(e) => return self.reject_request(id, e),
+                }
+            } else {
+                (head_len + req.content_length, None)
+            };
             if buf.len() < total {
                 return; // body still arriving
             }
             let rest = buf.split_off(total);
-            let body = std::mem::replace(buf, rest);
+            let request = std::mem::replace(buf, rest);
+            conn.opened_ms = self.now_ms; // the next request's handshake timer starts now
             self.counters.inc(Counter::HttpRequests);
-            match self.answer(id, &req, &body[head_len..]) {
+            let body = chunked_body.as_deref().unwrap_or(&request[head_len..]);
+            match self.answer(id, &req, body) {
                 Next::KeepAlive => continue,
                 Next::Close => return self.close_after_response(id),
-                Next::Upgrade { service } => return self.upgrade(id, service),
+                Next::Upgrade { service, sockjs } => return self.upgrade(id, service, sockjs),
+                Next::Attached => return,
+                Next::Migrate { owner } => return self.start_migration(id, owner, request),
             }
         }
     }
@@ -81,13 +103,7 @@ impl State {
             Route::Publish { .. } => {
                 (response::build(405, &[("Allow", "POST")], None, b"", close), keep(close))
             }
-            Route::WebSocket { service } => match validate_handshake(req) {
-                Ok(accept) => (Bytes::from(handshake::response_101(&accept)), Next::Upgrade { service }),
-                Err(e) => {
-                    self.counters.inc(Counter::WsHandshakeRejected);
-                    (handshake_error_response(&e), Next::Close)
-                }
-            },
+            Route::Service { service, rest } => return self.answer_service(id, req, body, service, rest),
             Route::NotFound => (response::text(404, "Not found\n", close), keep(close)),
         };
         if resp.starts_with(b"HTTP/1.1 4") {
@@ -95,6 +111,39 @@ impl State {
         }
         self.respond(id, resp);
         next
+    }
+
+    /// Validate a WebSocket upgrade on a service path and answer 101 or the refusal.
+    pub(super) fn websocket_handshake(
+        &mut self,
+        id: ConnId,
+        req: &Request,
+        service: usize,
+        sockjs: bool,
+    ) -> Next {
+        match validate_handshake(req) {
+            Ok(accept) => {
+                self.respond(id, Bytes::from(handshake::response_101(&accept)));
+                Next::Upgrade { service, sockjs }
+            }
+            Err(e) => {
+                self.counters.inc(Counter::WsHandshakeRejected);
+                self.counters.inc(Counter::HttpErrors);
+                self.respond(id, handshake_error_response(&e));
+                Next::Close
+            }
+        }
+    }
+
+    /// Park the request's bytes (and anything after them) for the owner shard.
+    fn start_migration(&mut self, id: ConnId, owner: usize, mut request: Vec<u8>) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if let Phase::Http { buf } = &mut conn.phase {
+            request.extend_from_slice(buf);
+            *buf = request;
+        }
+        conn.life = Life::Migrating { owner };
+        self.migrating.push((id, owner));
     }
 
     /// `POST /publish/<topic>`: the body becomes `msg,<topic>,<body>` to every member.
@@ -113,13 +162,13 @@ impl State {
         (response::build(204, &[], None, b"", close), keep(close))
     }
 
-    fn respond(&mut self, id: ConnId, resp: Bytes) {
+    pub(super) fn respond(&mut self, id: ConnId, resp: Bytes) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         conn.queue.push_control(&resp);
         mark_dirty(&mut self.dirty, conn);
     }
 
-    fn close_after_response(&mut self, id: ConnId) {
+    pub(super) fn close_after_response(&mut self, id: ConnId) {
         let deadline_ms = self.now_ms + self.ctx.config.limits.close_linger_ms;
         if let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) {
             conn.life = Life::Closing { deadline_ms, half_closed: false };
@@ -128,8 +177,10 @@ impl State {
     }
 
     /// Switch to WebSocket; bytes that followed the handshake are WebSocket input.
-    fn upgrade(&mut self, id: ConnId, service: usize) {
-        let kind = self.ctx.config.services[service].protocol;
+    fn upgrade(&mut self, id: ConnId, service: usize, sockjs: bool) {
+        let svc = &self.ctx.config.services[service];
+        let (kind, heartbeat_ms) = (svc.protocol, svc.heartbeat_delay_ms);
+        let now = self.now_ms;
         let Some(conn) = self.conns.get_mut(id) else { return };
         let ws = WsConn {
             service,
@@ -137,12 +188,17 @@ impl State {
             proto: initial_protocol(kind),
             subs: Vec::new(),
             ping_outstanding: false,
+            sockjs,
+            heartbeat_due_ms: now + heartbeat_ms,
         };
         let Phase::Http { buf } = std::mem::replace(&mut conn.phase, Phase::Ws(Box::new(ws))) else { return };
         self.counters.inc(Counter::WsUpgrades);
+        if sockjs {
+            self.sockjs_ws_opened(id); // sockjs §8.1: `o` first
+        }
         if let ProtocolState::Close = initial_protocol(kind) {
             echo::close_on_open(&mut self.actions);
-            self.apply_actions(id);
+            self.apply_actions(Member::Conn(id));
             return;
         }
         let mut early = buf;

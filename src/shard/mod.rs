@@ -11,6 +11,7 @@
 
 pub mod conn;
 mod http;
+mod sockjs;
 
 use crate::config::{Config, ProtocolKind};
 use crate::error::CloseCause;
@@ -22,6 +23,8 @@ use crate::pubsub::prepared::Prepared;
 use crate::pubsub::topics::TopicTable;
 use crate::send::flush::{self, DirtyList, FlushOutcome, FlushStats};
 use crate::send::queue::SendStatus;
+use crate::session::{SessionId, SessionTable};
+use crate::transport::sockjs::statics::ServiceOptions;
 use crate::transport::ws::codec::{self, OpCode};
 use crate::transport::ws::reader::{Flow, WsMessage};
 use bytes::Bytes;
@@ -34,11 +37,20 @@ use std::time::{Duration, Instant};
 /// How often timers (handshake, idle, ping, linger) are checked.
 const SWEEP_INTERVAL_MS: u64 = 200;
 
+/// A room member: a WebSocket connection or a SockJS HTTP-transport session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    Conn(ConnId),
+    Session(SessionId),
+}
+
 /// What every shard shares, read-only.
 pub struct ShardContext {
     pub config: Arc<Config>,
     /// Rooms settings per service (index = service index; unused for other protocols).
     pub rooms: Vec<RoomsConfig>,
+    /// SockJS options per service (index = service index).
+    pub sockjs: Vec<ServiceOptions>,
     pub stats: Arc<[ShardStats]>,
     pub shutdown: Arc<AtomicBool>,
 }
@@ -57,7 +69,16 @@ impl ShardContext {
                 max_topics: config.limits.max_topics_per_conn,
             })
             .collect();
-        ShardContext { config, rooms, stats, shutdown }
+        let sockjs = config
+            .services
+            .iter()
+            .map(|s| ServiceOptions {
+                websocket: s.websocket,
+                cookie_needed: s.cookie_needed,
+                sockjs_url: s.sockjs_url.clone(),
+            })
+            .collect();
+        ShardContext { config, rooms, sockjs, stats, shutdown }
     }
 }
 
@@ -72,7 +93,16 @@ struct State {
     index: usize,
     ctx: Arc<ShardContext>,
     conns: ConnTable,
-    topics: TopicTable<ConnId>,
+    topics: TopicTable<Member>,
+    sessions: SessionTable,
+    /// Sessions with messages for their receiver this tick.
+    dirty_sessions: Vec<SessionId>,
+    /// Connections to hand to another shard at the end of the tick (owner shard).
+    migrating: Vec<(ConnId, usize)>,
+    /// Connections other shards handed here, with the bytes already read.
+    adopted: Vec<(OwnedFd, Vec<u8>)>,
+    /// Keep-alive connections whose receiver ended: parse any buffered request.
+    resume_http: Vec<ConnId>,
     bus: BusEnd,
     dirty: DirtyList<ConnId>,
     counters: Counters,
@@ -80,6 +110,7 @@ struct State {
     actions: Vec<Action>,
     accepted: Vec<OwnedFd>,
     scratch_ids: Vec<ConnId>,
+    scratch_sessions: Vec<SessionId>,
     to_reap: Vec<ConnId>,
     epoch: Instant,
     now_ms: u64,
@@ -95,12 +126,18 @@ impl Shard {
             ctx,
             conns: ConnTable::new(),
             topics: TopicTable::new(),
+            sessions: SessionTable::new(),
+            dirty_sessions: Vec::new(),
+            migrating: Vec::new(),
+            adopted: Vec::new(),
+            resume_http: Vec::new(),
             bus,
             dirty: DirtyList::new(),
             counters: Counters::default(),
             actions: Vec::new(),
             accepted: Vec::new(),
             scratch_ids: Vec::new(),
+            scratch_sessions: Vec::new(),
             to_reap: Vec::new(),
             epoch: Instant::now(),
             now_ms: 0,
@@ -134,6 +171,10 @@ impl Shard {
         }
         self.st.register_accepted(&mut self.io);
         self.st.drain_bus();
+        self.st.register_adopted(&mut self.io);
+        self.st.migrate_conns(&mut self.io);
+        self.st.resume_http_conns();
+        self.st.flush_sessions();
         let full = self.st.bus.flush();
         self.st.counters.add(Counter::BusDroppedBatches, full as u64);
         self.st.flush_dirty(&mut self.io);
@@ -146,6 +187,7 @@ impl Shard {
         self.st.counters.set(Counter::ConnectionsOpen, self.st.conns.len() as u64);
         self.st.counters.set(Counter::Subscriptions, self.st.topics.memberships() as u64);
         self.st.counters.set(Counter::Topics, self.st.topics.len() as u64);
+        self.st.counters.set(Counter::SockjsSessions, self.st.sessions.len() as u64);
         self.st.ctx.stats[self.st.index].store(&self.st.counters);
     }
 }
@@ -210,6 +252,14 @@ impl State {
     fn on_data(&mut self, id: ConnId, data: &mut [u8]) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         conn.last_rx_ms = self.now_ms;
+        if sockjs::is_receiver(conn) {
+            // A parked HTTP receiver or a connection on its way to another shard: keep
+            // the bytes for when it parses requests again.
+            if let Phase::Http { buf } = &mut conn.phase {
+                buf.extend_from_slice(data);
+            }
+            return;
+        }
         if !conn.is_open() {
             return; // closing: input is read and dropped until the peer's EOF
         }
@@ -222,7 +272,12 @@ impl State {
     fn on_read_closed(&mut self, id: ConnId, errno: i32) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         conn.read_closed = true;
-        if conn.is_open() {
+        if let Some(sid) = conn.attached.take() {
+            // sockjs §6.5: a receiver's TCP connection dropped ends its session at once.
+            self.destroy_session(sid);
+        }
+        let Some(conn) = self.conns.get_mut(id) else { return };
+        if conn.is_open() || matches!(conn.life, Life::Migrating { .. }) {
             self.counters.inc(Counter::ClosedByPeer);
             tracing::trace!(?id, errno, "peer closed");
             conn.life = Life::Aborted;
@@ -255,18 +310,34 @@ impl State {
         let limits = &ctx.config.limits;
         let rooms = &ctx.rooms[ws.service];
         ws.ping_outstanding = false;
+        let sockjs = ws.sockjs;
         let mut close: Option<CloseCause> = None;
         let proto = &mut ws.proto;
         let result = ws.reader.feed(data, limits.max_message_bytes, |msg| match msg {
+            WsMessage::Text(text) if sockjs => {
+                // sockjs §8.1: each text message is JSON carrying zero or more messages.
+                match State::sockjs_ws_messages(text) {
+                    Ok(messages) => {
+                        for m in &messages {
+                            counters.inc(Counter::MessagesIn);
+                            run_protocol(proto, true, m.as_bytes(), rooms, actions);
+                        }
+                        Flow::Continue
+                    }
+                    Err(_) => {
+                        close = Some(CloseCause::BrokenFraming);
+                        Flow::Stop
+                    }
+                }
+            }
             WsMessage::Text(text) => {
                 counters.inc(Counter::MessagesIn);
-                match proto {
-                    ProtocolState::Rooms(r) => r.on_message(text, rooms, actions),
-                    ProtocolState::Channels(c) => c.on_message(text, actions),
-                    ProtocolState::Echo => echo::on_message(true, text, actions),
-                    ProtocolState::Close => {}
-                }
+                run_protocol(proto, true, text, rooms, actions);
                 Flow::Continue
+            }
+            WsMessage::Binary(_) if sockjs => {
+                close = Some(CloseCause::UnsupportedData); // sockjs §8.1: SHOULD close 1003
+                Flow::Stop
             }
             WsMessage::Binary(bin) => {
                 counters.inc(Counter::MessagesIn);
@@ -292,40 +363,68 @@ impl State {
         if let Err(e) = result {
             close = Some(CloseCause::Protocol(e));
         }
-        self.apply_actions(id);
+        self.apply_actions(Member::Conn(id));
         if let Some(cause) = close {
             self.start_close(id, cause, "");
         }
     }
 
-    /// Apply the actions the protocol returned for connection `id`, in order.
-    fn apply_actions(&mut self, id: ConnId) {
+    /// Apply the actions the protocol returned for `actor`, in order.
+    fn apply_actions(&mut self, actor: Member) {
         let mut actions = std::mem::take(&mut self.actions);
         for action in actions.drain(..) {
-            match action {
-                Action::Subscribe { topic } => self.subscribe(id, &topic),
-                Action::Unsubscribe { topic } => self.unsubscribe(id, &topic),
-                Action::Publish { topic, wire } => self.publish(Prepared::new(topic, wire)),
-                Action::Reply { text, payload } => {
-                    let frame = codec::frame(if text { OpCode::Text } else { OpCode::Binary }, &payload);
-                    self.send_to(id, &frame);
+            match (action, actor) {
+                (Action::Subscribe { topic }, _) => self.subscribe(actor, &topic),
+                (Action::Unsubscribe { topic }, _) => self.unsubscribe(actor, &topic),
+                (Action::Publish { topic, wire }, _) => self.publish(Prepared::new(topic, wire)),
+                (Action::Reply { text, payload }, Member::Conn(id)) => self.reply_ws(id, text, &payload),
+                (Action::Reply { payload, .. }, Member::Session(sid)) => {
+                    let quoted = crate::transport::sockjs::framing::quote(&String::from_utf8_lossy(&payload));
+                    self.session_enqueue(sid, &quoted);
                 }
-                Action::Close { code, reason } => self.start_close(id, CloseCause::Application(code), reason),
+                (Action::Close { code, reason }, Member::Conn(id)) => {
+                    self.start_close(id, CloseCause::Application(code), reason)
+                }
+                (Action::Close { code, reason }, Member::Session(sid)) => {
+                    self.close_session(sid, code, reason)
+                }
             }
         }
         self.actions = actions;
     }
 
-    fn subscribe(&mut self, id: ConnId, topic: &Bytes) {
-        let Some(ws) = self.conns.get_mut(id).and_then(|c| c.ws_mut()) else { return };
-        ws.subs.push(self.topics.subscribe(topic, id));
+    /// A reply to one WebSocket: raw text/binary, or a SockJS `a[...]` frame.
+    fn reply_ws(&mut self, id: ConnId, text: bool, payload: &[u8]) {
+        let sockjs = self.conns.get_mut(id).and_then(|c| c.ws_mut()).is_some_and(|ws| ws.sockjs);
+        let frame = if sockjs {
+            codec::frame(OpCode::Text, &sockjs::ws_reply_frame(payload))
+        } else {
+            codec::frame(if text { OpCode::Text } else { OpCode::Binary }, payload)
+        };
+        self.send_to(id, &frame);
     }
 
-    fn unsubscribe(&mut self, id: ConnId, topic: &Bytes) {
-        let Some(ws) = self.conns.get_mut(id).and_then(|c| c.ws_mut()) else { return };
+    fn member_subs(&mut self, member: Member) -> Option<&mut Vec<crate::pubsub::topics::SubKey>> {
+        match member {
+            Member::Conn(id) => self.conns.get_mut(id).and_then(|c| c.ws_mut()).map(|ws| &mut ws.subs),
+            Member::Session(sid) => self.sessions.get_mut(sid).map(|s| &mut s.subs),
+        }
+    }
+
+    fn subscribe(&mut self, member: Member, topic: &Bytes) {
+        let key = self.topics.subscribe(topic, member);
+        match self.member_subs(member) {
+            Some(subs) => subs.push(key),
+            None => self.topics.unsubscribe(key),
+        }
+    }
+
+    fn unsubscribe(&mut self, member: Member, topic: &Bytes) {
         let Some(tid) = self.topics.lookup(topic) else { return };
-        if let Some(pos) = ws.subs.iter().position(|k| k.topic == tid) {
-            self.topics.unsubscribe(ws.subs.swap_remove(pos));
+        let Some(subs) = self.member_subs(member) else { return };
+        if let Some(pos) = subs.iter().position(|k| k.topic == tid) {
+            let key = subs.swap_remove(pos);
+            self.topics.unsubscribe(key);
         }
     }
 
@@ -336,24 +435,44 @@ impl State {
         self.bus.publish(p);
     }
 
-    /// Queue a published message to every member on this shard.
+    /// Queue a published message to every member on this shard, in the encoding each
+    /// member's transport needs (each built once per message, shared by all).
     /// Hot path: O(members); one `Bytes` refcount or small copy per member, no syscall.
     fn deliver_local(&mut self, p: &Prepared) {
         let Some(tid) = self.topics.lookup(p.topic()) else { return };
-        let (frame, built) = p.ws_text_frame();
-        self.counters.add(Counter::FramesEncoded, built as u64);
         let cap = self.ctx.config.limits.queue_cap_bytes();
         let mut delivered = 0;
+        let mut sessions = std::mem::take(&mut self.scratch_sessions);
         for member in self.topics.members(tid) {
-            let Some(conn) = self.conns.get_mut(member) else { continue };
+            let id = match member {
+                Member::Conn(id) => id,
+                Member::Session(sid) => {
+                    sessions.push(sid);
+                    continue;
+                }
+            };
+            let Some(conn) = self.conns.get_mut(id) else { continue };
+            let sockjs = matches!(&conn.phase, Phase::Ws(ws) if ws.sockjs);
+            let (frame, built) = if sockjs { p.sockjs_ws_frame() } else { p.ws_text_frame() };
+            self.counters.add(Counter::FramesEncoded, built as u64);
             match conn.queue.push(frame, cap) {
                 SendStatus::Queued => {
                     delivered += 1;
                     mark_dirty(&mut self.dirty, conn);
                 }
-                SendStatus::Backpressured => self.scratch_ids.push(member),
+                SendStatus::Backpressured => self.scratch_ids.push(id),
             }
         }
+        if !sessions.is_empty() {
+            let (quoted, built) = p.sockjs_quoted();
+            self.counters.add(Counter::FramesEncoded, built as u64);
+            for &sid in &sessions {
+                self.session_enqueue(sid, quoted);
+            }
+            delivered += sessions.len() as u64;
+            sessions.clear();
+        }
+        self.scratch_sessions = sessions;
         self.counters.add(Counter::Deliveries, delivered);
         if !self.scratch_ids.is_empty() {
             self.close_slow_consumers();
@@ -394,6 +513,7 @@ impl State {
                         self.deliver_local(p);
                     }
                 }
+                BusMsg::Adopt { fd, input } => self.adopted.push((fd, input)),
             }
         }
     }
@@ -466,10 +586,16 @@ impl State {
             CloseCause::Idle => self.counters.inc(Counter::ClosedIdle),
             _ => {}
         }
-        if matches!(conn.phase, Phase::Ws(_)) {
-            let code = cause.close_code();
+        if let Phase::Ws(ws) = &conn.phase {
             let reason = if reason.is_empty() { default_reason(cause) } else { reason };
-            conn.queue.push_control(&codec::close_frame(code, reason));
+            if let (true, CloseCause::Application(code)) = (ws.sockjs, cause) {
+                // sockjs §8.1: `c[code,"reason"]`, then WebSocket close 1000 "Normal closure".
+                let text = crate::transport::sockjs::framing::close_frame(code, reason);
+                conn.queue.push_control(&codec::frame(OpCode::Text, &text));
+                conn.queue.push_control(&codec::close_frame(1000, "Normal closure"));
+            } else {
+                conn.queue.push_control(&codec::close_frame(cause.close_code(), reason));
+            }
         }
         conn.life = Life::Closing { deadline_ms: now + linger, half_closed: false };
         mark_dirty(&mut self.dirty, conn);
@@ -492,6 +618,9 @@ impl State {
     }
 
     fn leave_all_rooms(&mut self, id: ConnId) {
+        if let Some(sid) = self.conns.get_mut(id).and_then(|c| c.attached.take()) {
+            self.destroy_session(sid);
+        }
         let Some(ws) = self.conns.get_mut(id).and_then(|c| c.ws_mut()) else { return };
         for key in ws.subs.drain(..) {
             self.topics.unsubscribe(key);
@@ -527,6 +656,7 @@ impl State {
         }
         ids.clear();
         self.scratch_ids = ids;
+        self.sweep_sessions();
     }
 
     fn sweep_one(&mut self, id: ConnId) {
@@ -536,9 +666,16 @@ impl State {
             (limits.ping_interval_ms, limits.idle_timeout_ms, limits.handshake_timeout_ms);
         let Some(conn) = self.conns.get_mut(id) else { return };
         let silent_ms = now.saturating_sub(conn.last_rx_ms);
+        let heartbeat_ms = match &conn.phase {
+            Phase::Ws(ws) => self.ctx.config.services[ws.service].heartbeat_delay_ms,
+            Phase::Http { .. } => 0,
+        };
+        let receiver = conn.attached.is_some();
         match (&mut conn.phase, conn.life) {
             (_, Life::Closing { deadline_ms, .. }) if now >= deadline_ms => self.abort(id, None),
-            (Phase::Http { .. }, Life::Open) if now.saturating_sub(conn.opened_ms) >= handshake_ms => {
+            (Phase::Http { .. }, Life::Open)
+                if !receiver && now.saturating_sub(conn.opened_ms) >= handshake_ms =>
+            {
                 self.counters.inc(Counter::HandshakeTimeouts);
                 self.abort(id, None);
             }
@@ -548,6 +685,12 @@ impl State {
             (Phase::Ws(ws), Life::Open) if ping_ms > 0 && silent_ms >= ping_ms && !ws.ping_outstanding => {
                 ws.ping_outstanding = true;
                 conn.queue.push_control(&codec::frame(OpCode::Ping, b""));
+                mark_dirty(&mut self.dirty, conn);
+            }
+            (Phase::Ws(ws), Life::Open) if ws.sockjs && now >= ws.heartbeat_due_ms => {
+                // sockjs §8.1: the `h` frame keeps proxies and the client's timers happy.
+                ws.heartbeat_due_ms = now + heartbeat_ms;
+                conn.queue.push_control(&codec::frame(OpCode::Text, b"h"));
                 mark_dirty(&mut self.dirty, conn);
             }
             _ => {}
@@ -565,6 +708,11 @@ impl State {
         tracing::debug!(shard = self.index, connections = ids.len(), "draining");
         for id in ids {
             self.start_close(id, CloseCause::Shutdown, "");
+        }
+        let mut sids = Vec::new();
+        self.sessions.ids(&mut sids);
+        for sid in sids {
+            self.close_session(sid, 1001, "Server shutting down");
         }
     }
 
@@ -598,6 +746,7 @@ fn default_reason(cause: CloseCause) -> &'static str {
         CloseCause::Idle => "idle timeout",
         CloseCause::Shutdown => "server shutting down",
         CloseCause::Application(_) => "",
+        CloseCause::BrokenFraming => "Broken framing.",
     }
 }
 
@@ -611,6 +760,22 @@ fn log_close(id: ConnId, cause: CloseCause) {
         CloseCause::PeerClose(code) => tracing::trace!(?id, code, "closing: peer asked"),
         CloseCause::Backpressure | CloseCause::Idle => tracing::info!(?id, ?cause, "closing"),
         _ => tracing::debug!(?id, ?cause, "closing"),
+    }
+}
+
+/// Hand one application message to a connection's or session's protocol.
+fn run_protocol(
+    proto: &mut ProtocolState,
+    text: bool,
+    msg: &[u8],
+    rooms: &RoomsConfig,
+    out: &mut Vec<Action>,
+) {
+    match proto {
+        ProtocolState::Rooms(r) => r.on_message(msg, rooms, out),
+        ProtocolState::Channels(c) => c.on_message(msg, out),
+        ProtocolState::Echo => echo::on_message(text, msg, out),
+        ProtocolState::Close => {}
     }
 }
 

@@ -21,12 +21,13 @@ const EVENTS_CAPACITY: usize = 4096;
 /// Interval between barrier probes.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 
-/// CPU counters at one instant.
+/// CPU and network counters at one instant.
 #[derive(Debug, Clone, Copy)]
 struct CpuSnapshot {
     at: Instant,
     server_ticks: Option<u64>,
     own_ticks: u64,
+    machine: sys::MachineCounters,
 }
 
 impl CpuSnapshot {
@@ -36,7 +37,7 @@ impl CpuSnapshot {
             None => None,
         };
         let own_ticks = sys::cpu_ticks(None).map_err(|e| format!("own CPU time: {e}"))?;
-        Ok(Self { at: Instant::now(), server_ticks, own_ticks })
+        Ok(Self { at: Instant::now(), server_ticks, own_ticks, machine: sys::machine_counters() })
     }
 }
 
@@ -54,6 +55,8 @@ pub struct LoadOutcome {
     pub completed: u64,
     pub server_cpu_secs: Option<f64>,
     pub own_cpu_secs: f64,
+    /// Machine-wide drops, retransmits and CPU-pressure time during the window.
+    pub machine: sys::MachineCounters,
     pub totals: Totals,
     /// Why the loop stopped early, if it did.
     pub failure: Option<String>,
@@ -248,10 +251,11 @@ impl<'a> Bench<'a> {
         })
     }
 
-    /// Waits up to `--drain-secs` for the broadcasts still in flight.
+    /// Waits for the broadcasts still in flight while they keep completing (slow servers may have
+    /// seconds of backlog), at most `--drain-secs`.
     fn drain(&mut self) -> Result<(), String> {
         let until = Instant::now() + Duration::from_secs_f64(self.args.drain_secs);
-        while self.tracker.incomplete() > 0 && Instant::now() < until {
+        while self.tracker.incomplete() > 0 && Instant::now() < until && self.stalled().is_none() {
             self.turn(Duration::from_millis(10))?;
         }
         Ok(())
@@ -269,6 +273,11 @@ impl<'a> Bench<'a> {
             completed: self.tracker.window.completed,
             server_cpu_secs,
             own_cpu_secs: end.own_ticks.saturating_sub(start.own_ticks) as f64 * tick_secs,
+            machine: sys::MachineCounters {
+                backlog_drops: end.machine.backlog_drops.saturating_sub(start.machine.backlog_drops),
+                tcp_retrans_segs: end.machine.tcp_retrans_segs.saturating_sub(start.machine.tcp_retrans_segs),
+                cpu_pressure_us: end.machine.cpu_pressure_us.saturating_sub(start.machine.cpu_pressure_us),
+            },
             totals: self.tracker.finish(),
             failure,
             first_disconnect: self.first_disconnect.clone(),
@@ -303,6 +312,9 @@ impl<'a> Bench<'a> {
 
     fn on_writable(&mut self, idx: usize) -> Result<(), String> {
         let conn = &mut self.conns[idx];
+        if conn.state == State::Closed {
+            return Ok(());
+        }
         let connecting = conn.state == State::Connecting;
         match conn.on_writable() {
             Ok(()) => Ok(()),

@@ -67,8 +67,9 @@ pub struct Args {
     /// Fail the run when no broadcast completes for this long
     #[arg(long, default_value_t = 5.0)]
     pub stall_secs: f64,
-    /// After the window: how long to wait for broadcasts still in flight
-    #[arg(long, default_value_t = 2.0)]
+    /// After the window: longest wait for the broadcasts still in flight (the wait also ends when
+    /// none completes for --stall-secs); what has not arrived then counts as lost
+    #[arg(long, default_value_t = 30.0)]
     pub drain_secs: f64,
     /// --mode idle: wait this long after the barrier before reading the server's RSS
     #[arg(long, default_value_t = 1000)]

@@ -238,3 +238,61 @@ impl Drop for Conn {
         sys::set_linger_zero(&self.stream);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::time::Duration;
+
+    /// A blocking fake server: reads the upgrade request, answers 101, returns the socket.
+    fn accept_upgrade(listener: &std::net::TcpListener) -> std::net::TcpStream {
+        let (server, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(server.try_clone().unwrap());
+        let mut key = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(k) = line.strip_prefix("Sec-WebSocket-Key: ") {
+                key = k.trim().to_string();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut s = server;
+        let accept = ws::accept_for(&key);
+        write!(s, "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").unwrap();
+        s
+    }
+
+    #[test]
+    fn upgrades_answers_pings_and_assembles_fragments() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut rng = Rng::seeded(5);
+        let mut conn = Conn::start(listener.local_addr().unwrap(), "h", "/p", &mut rng).unwrap();
+        while conn.state == State::Connecting {
+            conn.on_writable().unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut server = accept_upgrade(&listener);
+        server.write_all(&[0x89, 0x02, b'h', b'i', 0x01, 0x02, b'a', b'b', 0x80, 0x01, b'c']).unwrap();
+        let mut texts = Vec::new();
+        let mut scratch = vec![0u8; 4096];
+        for _ in 0..1000 {
+            conn.read_all(&mut scratch, Instant::now(), &mut |t, _| texts.push(t.to_vec())).unwrap();
+            if !texts.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(conn.state, State::Open);
+        assert_eq!(texts, vec![b"abc".to_vec()]);
+        conn.flush().unwrap();
+        let mut pong = [0u8; 8];
+        server.read_exact(&mut pong).unwrap();
+        assert_eq!(&pong[..2], &[0x8A, 0x82]);
+        let unmasked = [pong[6] ^ pong[2], pong[7] ^ pong[3]];
+        assert_eq!(&unmasked, b"hi");
+    }
+}

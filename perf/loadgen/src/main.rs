@@ -117,6 +117,9 @@ fn fill_load(report: &mut Report, o: &LoadOutcome) {
     let own_util = o.own_cpu_secs / secs;
     report.loadgen_cpu_util = Some(own_util);
     report.loadgen_saturated = own_util > SATURATED_CPU_FRACTION;
+    report.net_backlog_drops = Some(o.machine.backlog_drops);
+    report.tcp_retrans_segs = Some(o.machine.tcp_retrans_segs);
+    report.cpu_pressure_pct = Some(o.machine.cpu_pressure_us as f64 / 1e4 / secs);
     report.error = o.failure.clone();
 }
 

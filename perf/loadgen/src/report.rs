@@ -78,6 +78,14 @@ pub struct Report {
     pub loadgen_cpu_util: Option<f64>,
     /// Own CPU > 90% of a core: the numbers are a lower bound of what the server can do.
     pub loadgen_saturated: bool,
+    /// Machine-wide packets dropped at a full CPU input backlog during the window (each one stalls
+    /// a loopback TCP stream until its retransmit, 200 ms or more).
+    pub net_backlog_drops: Option<u64>,
+    /// Machine-wide TCP retransmitted segments during the window.
+    pub tcp_retrans_segs: Option<u64>,
+    /// Share of the window (%) during which some task on the machine waited for a CPU (Linux PSI):
+    /// high values mean other work competed with the server or the load generator.
+    pub cpu_pressure_pct: Option<f64>,
     pub server_rss_before_kib: Option<u64>,
     pub server_rss_after_kib: Option<u64>,
     pub server_rss_per_conn_bytes: Option<f64>,
@@ -123,6 +131,9 @@ impl Report {
             deliveries_per_server_cpu_sec: None,
             loadgen_cpu_util: None,
             loadgen_saturated: false,
+            net_backlog_drops: None,
+            tcp_retrans_segs: None,
+            cpu_pressure_pct: None,
             server_rss_before_kib: None,
             server_rss_after_kib: None,
             server_rss_per_conn_bytes: None,
@@ -153,16 +164,19 @@ impl Report {
 
     /// The one-line human summary.
     pub fn summary(&self) -> String {
+        let shape = match self.mode {
+            Mode::Load => format!(" W={} {}B", self.window, self.payload_bytes),
+            Mode::Idle => String::new(),
+        };
         let head = format!(
-            "{}{:?} {} N={} W={} {}B:",
+            "{}{:?} {} N={}{shape}:",
             label_prefix(&self.label),
             self.mode,
             dialect_name(self.dialect),
             self.subscribers,
-            self.window,
-            self.payload_bytes
         );
         let body = match self.mode {
+            _ if self.connect_secs.is_none() => String::new(),
             Mode::Load => self.load_summary(),
             Mode::Idle => self.idle_summary(),
         };
@@ -177,9 +191,15 @@ impl Report {
     fn load_summary(&self) -> String {
         let lat = self.latency_us.clone().unwrap_or_default();
         let saturated = if self.loadgen_saturated { " | LOADGEN SATURATED (lower bound)" } else { "" };
+        let retrans = match self.tcp_retrans_segs {
+            Some(n) if n > 0 => {
+                format!(" | TCP retransmits {n} (backlog drops {})", self.net_backlog_drops.unwrap_or(0))
+            }
+            _ => String::new(),
+        };
         format!(
             " {} deliveries/s | server {} µs/delivery ({} core) | latency µs p50 {} p90 {} p99 {} p999 {} max {} \
-             | lost {} dup {} ooo {} | connect {}/s | loadgen {} core{saturated}",
+             | lost {} dup {} ooo {} | connect {}/s | loadgen {} core | CPU pressure {}%{saturated}{retrans}",
             num(self.deliveries_per_sec, 0),
             num(self.server_cpu_us_per_delivery, 3),
             num(self.server_cpu_util, 2),
@@ -193,6 +213,7 @@ impl Report {
             self.out_of_order,
             num(self.connects_per_sec, 0),
             num(self.loadgen_cpu_util, 2),
+            num(self.cpu_pressure_pct, 0),
         )
     }
 

@@ -49,6 +49,49 @@ pub fn vm_rss_kib(pid: u32) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other(format!("{path}: no VmRSS line")))
 }
 
+/// Machine-wide counters that explain stalls: loopback drops, retransmits, CPU contention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MachineCounters {
+    /// Packets dropped because a CPU's input backlog was full (`/proc/net/softnet_stat`, column 2;
+    /// the limit is `net.core.netdev_max_backlog`). On loopback each drop costs a TCP retransmit.
+    pub backlog_drops: u64,
+    /// TCP segments retransmitted (`/proc/net/snmp`, Tcp RetransSegs).
+    pub tcp_retrans_segs: u64,
+    /// Time at least one task waited for a CPU, µs (`/proc/pressure/cpu`, `some` total).
+    pub cpu_pressure_us: u64,
+}
+
+/// Reads the counters; a counter that cannot be read is zero.
+pub fn machine_counters() -> MachineCounters {
+    let backlog_drops = fs::read_to_string("/proc/net/softnet_stat").map_or(0, |t| parse_softnet_drops(&t));
+    let tcp_retrans_segs =
+        fs::read_to_string("/proc/net/snmp").ok().and_then(|t| parse_retrans(&t)).unwrap_or(0);
+    let cpu_pressure_us =
+        fs::read_to_string("/proc/pressure/cpu").ok().and_then(|t| parse_pressure(&t)).unwrap_or(0);
+    MachineCounters { backlog_drops, tcp_retrans_segs, cpu_pressure_us }
+}
+
+/// `total=` of the `some` line of a PSI file.
+fn parse_pressure(text: &str) -> Option<u64> {
+    let some = text.lines().find(|l| l.starts_with("some "))?;
+    some.split_ascii_whitespace().find_map(|f| f.strip_prefix("total="))?.parse().ok()
+}
+
+fn parse_softnet_drops(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| l.split_ascii_whitespace().nth(1))
+        .filter_map(|hex| u64::from_str_radix(hex, 16).ok())
+        .sum()
+}
+
+/// `RetransSegs` from the two `Tcp:` lines (names, then values).
+fn parse_retrans(snmp: &str) -> Option<u64> {
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next()?, tcp.next()?);
+    let col = names.split_ascii_whitespace().position(|n| n == "RetransSegs")?;
+    values.split_ascii_whitespace().nth(col)?.parse().ok()
+}
+
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
 pub fn raise_nofile_limit() -> io::Result<u64> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -90,6 +133,15 @@ mod tests {
     fn stat_with_spaces_in_name() {
         let line = "42 (a b) c) S 1 2 3 4 5 6 7 8 9 10 111 222 13 14 15";
         assert_eq!(parse_stat_cpu_ticks(line), Some(333));
+    }
+
+    #[test]
+    fn net_counter_formats() {
+        assert_eq!(parse_softnet_drops("0000ffff 000003e6 00000004\n00858a5b 00000024 0\n"), 0x3e6 + 0x24);
+        let snmp = "Tcp: RtoAlgorithm RtoMin RetransSegs InErrs\nTcp: 1 200 19215 0\nUdp: x\n";
+        assert_eq!(parse_retrans(snmp), Some(19215));
+        let psi = "some avg10=47.58 avg60=41.88 avg300=30.05 total=479019282\nfull avg10=0.00 total=0\n";
+        assert_eq!(parse_pressure(psi), Some(479_019_282));
     }
 
     #[test]
