@@ -30,6 +30,7 @@ pub struct Config {
     pub pin_shards: bool,
     pub limits: Limits,
     pub io: IoTuning,
+    pub demo: DemoConfig,
     /// Services by URL prefix, in TOML as `[[service]]` tables.
     #[serde(rename = "service")]
     pub services: Vec<ServiceConfig>,
@@ -83,6 +84,32 @@ pub struct IoTuning {
     pub read_buffer_bytes: usize,
     /// Provided read buffers per shard (io_uring); a power of two.
     pub read_buffer_count: u16,
+}
+
+/// The rooms chat page served at `/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Serve the page at `/` (404 when false).
+    pub enabled: bool,
+    /// The SockJS rooms service the page connects to.
+    pub service: String,
+    /// sockjs-client script URL (public CDN by default; point it at a local copy offline).
+    pub sockjs_client_url: String,
+    /// websocket-multiplex client script URL.
+    pub multiplex_client_url: String,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            enabled: true,
+            service: "/rooms".into(),
+            sockjs_client_url: default_sockjs_url(),
+            multiplex_client_url:
+                "https://cdn.jsdelivr.net/npm/websocket-multiplex@0.1.0/multiplex_client.js".into(),
+        }
+    }
 }
 
 /// What a service speaks.
@@ -163,6 +190,7 @@ impl Default for Config {
             pin_shards: true,
             limits: Limits::default(),
             io: IoTuning::default(),
+            demo: DemoConfig::default(),
             services: Vec::new(),
         }
     }

@@ -285,3 +285,16 @@ fn shutdown_closes_websockets_with_1001(b: BackendChoice) {
     }
 }
 both_backends!(shutdown_closes_websockets_with_1001);
+
+fn demo_page_is_served_with_configured_client_urls(b: BackendChoice) {
+    let extra = "[demo]\nsockjs_client_url = \"/static/sockjs.js\"\nmultiplex_client_url = \"http://x/m.js?a=1&b=2\"\n";
+    let server = common::start_with(b, 1, extra);
+    let page = common::http_get(server.local_addr(), "/");
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("text/html; charset=UTF-8"), "{page}");
+    assert!(page.contains(r#"<script src="/static/sockjs.js">"#), "{page}");
+    assert!(page.contains(r#"<script src="http://x/m.js?a=1&amp;b=2">"#), "{page}");
+    assert!(page.contains("new SockJS('/rooms'"), "{page}");
+    let off = common::start_with(b, 1, "[demo]\nenabled = false\n");
+    assert!(common::http_get(off.local_addr(), "/").starts_with("HTTP/1.1 404"));
+}
+both_backends!(demo_page_is_served_with_configured_client_urls);

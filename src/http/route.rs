@@ -11,6 +11,8 @@ use crate::config::ServiceConfig;
 pub enum Route<'a> {
     Healthz,
     Metrics,
+    /// `/`: the rooms chat demo page.
+    Demo,
     /// `POST /publish/<topic>`: publish the body to a rooms topic.
     Publish {
         topic: &'a str,
@@ -29,6 +31,7 @@ pub fn route<'a>(path: &'a str, services: &[ServiceConfig]) -> Route<'a> {
     match path {
         "/healthz" => return Route::Healthz,
         "/metrics" => return Route::Metrics,
+        "/" => return Route::Demo,
         _ => {}
     }
     if let Some(topic) = path.strip_prefix("/publish/") {

@@ -92,6 +92,14 @@ impl State {
         let services = &self.ctx.config.services;
         let (resp, next) = match route(&req.path, services) {
             Route::Healthz => (response::text(200, "ok\n", close), keep(close)),
+            Route::Demo if self.demo_available() && req.method == "GET" => {
+                let page = demo_page(&self.ctx.config.demo);
+                (
+                    response::build(200, &[], Some("text/html; charset=UTF-8"), page.as_bytes(), close),
+                    keep(close),
+                )
+            }
+            Route::Demo => (response::text(404, "Not found\n", close), keep(close)),
             Route::Metrics => {
                 let text = metrics::render(&self.ctx.stats);
                 (
@@ -111,6 +119,12 @@ impl State {
         }
         self.respond(id, resp);
         next
+    }
+
+    /// The demo page needs its rooms service to exist.
+    fn demo_available(&self) -> bool {
+        let demo = &self.ctx.config.demo;
+        demo.enabled && self.ctx.config.services.iter().any(|s| s.prefix == demo.service)
     }
 
     /// Validate a WebSocket upgrade on a service path and answer 101 or the refusal.
@@ -206,6 +220,19 @@ impl State {
             self.on_ws_data(id, &mut early);
         }
     }
+}
+
+/// The demo page with its script URLs and service filled in.
+fn demo_page(demo: &crate::config::DemoConfig) -> String {
+    include_str!("../demo.html")
+        .replace("{{SOCKJS_URL}}", &html_attr(&demo.sockjs_client_url))
+        .replace("{{MULTIPLEX_URL}}", &html_attr(&demo.multiplex_client_url))
+        .replace("{{PREFIX}}", &demo.service.replace(['\'', '\\', '<'], ""))
+}
+
+/// Escape a configured URL for an HTML attribute.
+fn html_attr(s: &str) -> String {
+    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;")
 }
 
 fn keep(close: bool) -> Next {

@@ -1,4 +1,5 @@
-//! The single-threaded event loop and the phases of a run: connect every client in batches,
+//! The single-threaded event loop and the phases of a run: connect every client in batches
+//! (for `xhr-streaming`, each subscriber's `sub` goes out on a short-lived xhr_send connection),
 //! pass the subscribe barrier, then drive the closed loop (warm-up, measured window, drain).
 
 use std::io;
@@ -7,19 +8,35 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use crate::cli::Args;
-use crate::conn::{Conn, ReadEnd, State};
-use crate::dialect::Inbound;
+use crate::client::Client;
+use crate::conn::{Conn, State};
+use crate::dialect::{Dialect, Inbound};
 use crate::payload;
 use crate::rng::Rng;
+use crate::socket::ReadEnd;
 use crate::sys;
 use crate::track::{Totals, Tracker, PUBLISHER};
 use crate::url::WsUrl;
+use crate::xhr::{XhrSend, XhrStream};
 
 /// Bytes read per `read` call (shared by all connections).
 const READ_SCRATCH_BYTES: usize = 64 * 1024;
 const EVENTS_CAPACITY: usize = 4096;
 /// Interval between barrier probes.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// Set in the poll token of subscriber `i`'s xhr_send connection (token `i | SEND_TOKEN_BIT`).
+const SEND_TOKEN_BIT: usize = 1 << (usize::BITS - 1);
+
+/// How far a client has got joining the topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the transport (and, for SockJS, the `o` frame).
+    Opening,
+    /// The xhr_send carrying `sub` is in flight.
+    Subscribing,
+    /// Subscribe sent (WebSocket) or acknowledged (xhr_send).
+    Ready,
+}
 
 /// CPU and network counters at one instant.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +79,11 @@ pub struct LoadOutcome {
     pub failure: Option<String>,
     /// The first subscriber disconnect, if any.
     pub first_disconnect: Option<String>,
+    /// xhr_streaming responses the server ended (response_limit or close), all subscribers, whole
+    /// run; `None` for the WebSocket dialects.
+    pub xhr_responses_ended: Option<u64>,
+    /// New connections made because the server closed one between two xhr_streaming responses.
+    pub xhr_reconnects: Option<u64>,
 }
 
 /// The load generator's connections and bookkeeping.
@@ -70,9 +92,10 @@ pub struct Bench<'a> {
     url: WsUrl,
     poll: Poll,
     events: Events,
-    conns: Vec<Conn>,
-    /// Dialect-level session open and subscribe sent.
-    ready: Vec<bool>,
+    clients: Vec<Client>,
+    phases: Vec<Phase>,
+    /// The xhr_send in flight per subscriber (`xhr-streaming` only).
+    sends: Vec<Option<XhrSend>>,
     ready_count: usize,
     loading: bool,
     scratch: Vec<u8>,
@@ -93,8 +116,9 @@ impl<'a> Bench<'a> {
             url,
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
-            conns: Vec::with_capacity(args.connections()),
-            ready: Vec::with_capacity(args.connections()),
+            clients: Vec::with_capacity(args.connections()),
+            phases: Vec::with_capacity(args.connections()),
+            sends: Vec::with_capacity(args.connections()),
             ready_count: 0,
             loading: false,
             scratch: vec![0; READ_SCRATCH_BYTES],
@@ -118,7 +142,9 @@ impl<'a> Bench<'a> {
         let started_at = Instant::now();
         let timeout = Duration::from_secs_f64(self.args.setup_timeout_secs);
         while self.ready_count < total {
-            while self.conns.len() < total && self.conns.len() - self.ready_count < self.args.connect_batch {
+            while self.clients.len() < total
+                && self.clients.len() - self.ready_count < self.args.connect_batch
+            {
                 self.start_conn()?;
             }
             self.turn(Duration::from_millis(50))?;
@@ -133,14 +159,36 @@ impl<'a> Bench<'a> {
     }
 
     fn start_conn(&mut self) -> Result<(), String> {
-        let idx = self.conns.len();
-        let path = self.args.dialect.connection_path(&self.url.path, &mut self.rng);
-        let mut conn = Conn::start(self.url.addr, &self.url.host_header, &path, &mut self.rng)
-            .map_err(|e| connect_error(self.url.addr, idx, &e))?;
-        conn.register(self.poll.registry(), Token(idx)).map_err(|e| format!("epoll register: {e}"))?;
-        self.conns.push(conn);
-        self.ready.push(false);
+        let idx = self.clients.len();
+        let mut client = self.new_client(idx).map_err(|e| connect_error(self.url.addr, idx, &e))?;
+        client.register(self.poll.registry(), Token(idx)).map_err(|e| format!("epoll register: {e}"))?;
+        self.clients.push(client);
+        self.phases.push(Phase::Opening);
+        self.sends.push(None);
         Ok(())
+    }
+
+    /// The publisher is always a WebSocket client; subscribers use the dialect's transport.
+    fn new_client(&mut self, idx: usize) -> io::Result<Client> {
+        let (dialect, url) = (self.args.dialect, &self.url);
+        let path = if idx == PUBLISHER {
+            dialect.publisher_path(&url.path, &mut self.rng)
+        } else {
+            dialect.connection_path(&url.path, &mut self.rng)
+        };
+        if idx != PUBLISHER && dialect.over_http() {
+            return Ok(Client::Xhr(XhrStream::start(url.addr, &url.host_header, &path)?));
+        }
+        Ok(Client::Ws(Conn::start(url.addr, &url.host_header, &path, &mut self.rng)?))
+    }
+
+    /// The dialect client `idx` speaks.
+    fn dialect_of(&self, idx: usize) -> Dialect {
+        if idx == PUBLISHER {
+            self.args.dialect.for_publisher()
+        } else {
+            self.args.dialect
+        }
     }
 
     /// Waits until every subscriber has received a probe published after its subscribe.
@@ -175,14 +223,15 @@ impl<'a> Bench<'a> {
         self.flush_publisher()
     }
 
-    /// Wraps `self.payload` for the dialect and queues it on the publisher.
+    /// Wraps `self.payload` for the publisher's dialect and queues it on the publisher.
     fn queue_publish(&mut self) {
-        self.args.dialect.publish(&self.args.topic, &self.payload, &mut self.text);
-        self.conns[PUBLISHER].queue_text(&self.text);
+        self.dialect_of(PUBLISHER).publish(&self.args.topic, &self.payload, &mut self.text);
+        let publisher = self.clients[PUBLISHER].ws_mut().expect("the publisher is a WebSocket client");
+        publisher.queue_text(&self.text);
     }
 
     fn flush_publisher(&mut self) -> Result<(), String> {
-        self.conns[PUBLISHER].flush().map_err(|e| format!("publisher write: {e}"))
+        self.clients[PUBLISHER].flush().map_err(|e| format!("publisher write: {e}"))
     }
 
     /// Keeps polling (answering pings) for `dur`.
@@ -281,7 +330,14 @@ impl<'a> Bench<'a> {
             totals: self.tracker.finish(),
             failure,
             first_disconnect: self.first_disconnect.clone(),
+            xhr_responses_ended: self.xhr_counts().map(|(ended, _)| ended),
+            xhr_reconnects: self.xhr_counts().map(|(_, reconnects)| reconnects),
         }
+    }
+
+    /// Sums of (responses ended, reconnects) over the xhr_streaming subscribers, if any.
+    fn xhr_counts(&self) -> Option<(u64, u64)> {
+        self.clients.iter().filter_map(Client::http_counts).reduce(|a, b| (a.0 + b.0, a.1 + b.1))
     }
 
     /// One poll and the handling of every event it returned.
@@ -299,23 +355,29 @@ impl<'a> Bench<'a> {
             Err(e) => return Err(format!("epoll_wait: {e}")),
         }
         for ev in events.iter() {
-            let idx = ev.token().0;
-            if ev.is_writable() || ev.is_error() {
-                self.on_writable(idx)?;
+            let token = ev.token().0;
+            let writable = ev.is_writable() || ev.is_error();
+            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            if token & SEND_TOKEN_BIT != 0 {
+                self.on_send_event(token & !SEND_TOKEN_BIT, writable, readable)?;
+                continue;
             }
-            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                self.on_readable(idx)?;
+            if writable {
+                self.on_writable(token)?;
+            }
+            if readable {
+                self.on_readable(token)?;
             }
         }
         Ok(())
     }
 
     fn on_writable(&mut self, idx: usize) -> Result<(), String> {
-        let conn = &mut self.conns[idx];
-        if conn.state == State::Closed {
+        let conn = &mut self.clients[idx];
+        if conn.state() == State::Closed {
             return Ok(());
         }
-        let connecting = conn.state == State::Connecting;
+        let connecting = conn.state() == State::Connecting;
         match conn.on_writable() {
             Ok(()) => Ok(()),
             Err(e) if connecting => Err(connect_error(self.url.addr, idx, &e)),
@@ -324,14 +386,14 @@ impl<'a> Bench<'a> {
     }
 
     fn on_readable(&mut self, idx: usize) -> Result<(), String> {
-        let conn_state = self.conns[idx].state;
+        let conn_state = self.clients[idx].state();
         if matches!(conn_state, State::Connecting | State::Closed) {
             return Ok(());
         }
-        let (dialect, topic) = (self.args.dialect, self.args.topic.as_str());
+        let (dialect, topic) = (self.dialect_of(idx), self.args.topic.as_str());
         let (mut session_open, mut session_closed, mut bad) = (false, false, None);
         let tracker = &mut self.tracker;
-        let conn = &mut self.conns[idx];
+        let conn = &mut self.clients[idx];
         let end = conn.read_all(&mut self.scratch, self.clock, &mut |text, now| {
             let decoded = dialect.decode(topic, text, &mut |inbound| match inbound {
                 Inbound::Open => session_open = true,
@@ -343,12 +405,13 @@ impl<'a> Bench<'a> {
                 bad.get_or_insert(e);
             }
         });
-        let upgraded = conn_state == State::Upgrading && conn.state == State::Open;
+        let upgraded = conn_state == State::Upgrading && conn.state() == State::Open;
         if upgraded && !dialect.waits_for_open_message() || session_open {
-            self.on_session_open(idx);
+            self.on_session_open(idx)?;
         }
         match (end, bad) {
             (Err(e), _) | (_, Some(e)) => self.on_closed(idx, &e),
+            (Ok(ReadEnd::Closed), None) if self.clients[idx].resumable() => self.resume(idx),
             (Ok(ReadEnd::Closed), None) => self.on_closed(idx, "closed by the server"),
             (Ok(ReadEnd::Drained), None) if session_closed => {
                 self.on_closed(idx, "session closed by the server")
@@ -357,23 +420,86 @@ impl<'a> Bench<'a> {
         }
     }
 
-    /// The dialect session is open: join the topic.
-    fn on_session_open(&mut self, idx: usize) {
-        if self.ready[idx] {
-            return;
+    /// The dialect session is open: join the topic, over the WebSocket or through xhr_send.
+    fn on_session_open(&mut self, idx: usize) -> Result<(), String> {
+        if self.phases[idx] != Phase::Opening {
+            return Ok(());
         }
-        self.ready[idx] = true;
+        if !self.dialect_of(idx).subscribe(&self.args.topic, &mut self.text) {
+            self.mark_ready(idx);
+            return Ok(());
+        }
+        match &mut self.clients[idx] {
+            Client::Ws(conn) => {
+                conn.queue_text(&self.text);
+                self.mark_ready(idx);
+                Ok(())
+            }
+            Client::Xhr(stream) => {
+                let path = stream.send_path().to_string();
+                self.start_send(idx, &path)
+            }
+        }
+    }
+
+    fn mark_ready(&mut self, idx: usize) {
+        self.phases[idx] = Phase::Ready;
         self.ready_count += 1;
-        if self.args.dialect.subscribe(&self.args.topic, &mut self.text) {
-            self.conns[idx].queue_text(&self.text);
+    }
+
+    /// POSTs `self.text` to `path` on a new connection for subscriber `idx`.
+    fn start_send(&mut self, idx: usize, path: &str) -> Result<(), String> {
+        let addr = self.url.addr;
+        let mut send = XhrSend::start(addr, &self.url.host_header, path, &self.text)
+            .map_err(|e| connect_error(addr, idx, &e))?;
+        let token = Token(idx | SEND_TOKEN_BIT);
+        send.register(self.poll.registry(), token).map_err(|e| format!("epoll register: {e}"))?;
+        self.sends[idx] = Some(send);
+        self.phases[idx] = Phase::Subscribing;
+        Ok(())
+    }
+
+    /// Progress of subscriber `idx`'s xhr_send; a 2xx answer makes it ready. Sends only happen
+    /// during setup, so any failure ends the run.
+    fn on_send_event(&mut self, idx: usize, writable: bool, readable: bool) -> Result<(), String> {
+        let Some(send) = self.sends[idx].as_mut() else { return Ok(()) };
+        if writable {
+            send.on_writable().map_err(|e| format!("subscriber {idx} xhr_send: {e}"))?;
+        }
+        if !readable {
+            return Ok(());
+        }
+        match send.read_status(&mut self.scratch).map_err(|e| format!("subscriber {idx}: {e}"))? {
+            None => Ok(()),
+            Some(status) if (200..300).contains(&status) => {
+                self.end_send(idx);
+                self.mark_ready(idx);
+                Ok(())
+            }
+            Some(status) => Err(format!("subscriber {idx}: xhr_send answered HTTP {status}")),
+        }
+    }
+
+    /// Closes subscriber `idx`'s xhr_send connection, if any (abortively: no TIME_WAIT).
+    fn end_send(&mut self, idx: usize) {
+        if let Some(mut send) = self.sends[idx].take() {
+            send.close(self.poll.registry());
+        }
+    }
+
+    /// The server closed an xhr_streaming connection between responses: continue on a new one.
+    fn resume(&mut self, idx: usize) -> Result<(), String> {
+        match self.clients[idx].resume(self.poll.registry(), Token(idx)) {
+            Ok(()) => Ok(()),
+            Err(e) => self.on_closed(idx, &format!("reconnect: {e}")),
         }
     }
 
     fn flush_conn(&mut self, idx: usize) -> Result<(), String> {
-        if !self.conns[idx].has_pending_out() {
+        if !self.clients[idx].has_pending_out() {
             return Ok(());
         }
-        match self.conns[idx].flush() {
+        match self.clients[idx].flush() {
             Ok(()) => Ok(()),
             Err(e) => self.on_closed(idx, &format!("write: {e}")),
         }
@@ -382,7 +508,8 @@ impl<'a> Bench<'a> {
     /// A connection ended. Before the load phase, or for the publisher, that ends the run; during
     /// it, the subscriber's missing broadcasts count as lost.
     fn on_closed(&mut self, idx: usize, why: &str) -> Result<(), String> {
-        self.conns[idx].close(self.poll.registry());
+        self.clients[idx].close(self.poll.registry());
+        self.end_send(idx);
         if idx == PUBLISHER || !self.loading {
             let role = if idx == PUBLISHER { "publisher".to_string() } else { format!("connection {idx}") };
             return Err(format!("{role}: {why}"));

@@ -21,11 +21,12 @@ pub enum Mode {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "ringcast-loadgen", version)]
 pub struct Args {
-    /// ws://HOST:PORT[/PATH]; without a path the dialect's default (/rooms/websocket for rooms,
-    /// the prefix /rooms for sockjs-rooms, / for broadcast)
+    /// ws://HOST:PORT[/PATH] (http:// is the same); without a path the dialect's default
+    /// (/rooms/websocket for rooms, the SockJS prefix /rooms for sockjs-rooms and xhr-streaming,
+    /// / for broadcast). xhr-streaming's publisher uses PREFIX/websocket.
     #[arg(long, default_value = "ws://127.0.0.1:8080")]
     pub url: String,
-    /// Application protocol spoken over the WebSocket
+    /// Application protocol (and, for xhr-streaming, the subscribers' transport)
     #[arg(long, value_enum, default_value_t = Dialect::Rooms)]
     pub dialect: Dialect,
     /// What to measure

@@ -1,16 +1,15 @@
-//! One client connection: a non-blocking socket, its WebSocket state (connecting, upgrading,
-//! open, closed), the bytes it still has to send, and the bytes of a frame not yet complete.
-//! It answers pings itself and hands every complete text message to its caller.
+//! One WebSocket client connection: a non-blocking socket, its WebSocket state (connecting,
+//! upgrading, open, closed), and the bytes of a frame not yet complete. It answers pings itself
+//! and hands every complete text message to its caller.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 
 use crate::rng::Rng;
-use crate::sys;
+use crate::socket::{ReadEnd, ReadStep, Socket};
 use crate::ws;
 
 /// Where a connection is in its life.
@@ -18,31 +17,20 @@ use crate::ws;
 pub enum State {
     /// TCP connect in progress.
     Connecting,
-    /// Upgrade request sent, waiting for the 101.
+    /// Upgrade request sent, waiting for the 101 (HTTP transports: for the first response head).
     Upgrading,
-    /// WebSocket open.
+    /// WebSocket open (HTTP transports: the first response has started).
     Open,
     /// Closed by the server (EOF, close frame) or after an error.
     Closed,
 }
 
-/// How a read pass ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadEnd {
-    /// Nothing more to read for now.
-    Drained,
-    /// The server closed the connection.
-    Closed,
-}
-
-/// A client connection.
+/// A WebSocket client connection.
 pub struct Conn {
-    stream: TcpStream,
+    socket: Socket,
     pub state: State,
     /// Bytes of an incomplete frame (or response head) carried to the next read.
     pending_in: Vec<u8>,
-    /// Bytes the socket has not accepted yet.
-    pending_out: Vec<u8>,
     /// A fragmented text message being assembled.
     fragments: Vec<u8>,
     in_fragmented: bool,
@@ -53,15 +41,13 @@ pub struct Conn {
 impl Conn {
     /// Starts a non-blocking connect and queues the upgrade request for `path`.
     pub fn start(addr: SocketAddr, host: &str, path: &str, rng: &mut Rng) -> io::Result<Self> {
-        let stream = TcpStream::connect(addr)?;
+        let mut socket = Socket::connect(addr)?;
         let key = ws::new_key(rng);
-        let mut pending_out = Vec::with_capacity(256);
-        ws::write_upgrade_request(&mut pending_out, host, path, &key);
+        ws::write_upgrade_request(socket.out(), host, path, &key);
         Ok(Self {
-            stream,
+            socket,
             state: State::Connecting,
             pending_in: Vec::new(),
-            pending_out,
             fragments: Vec::new(),
             in_fragmented: false,
             expected_accept: ws::accept_for(&key),
@@ -70,13 +56,13 @@ impl Conn {
     }
 
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        registry.register(&mut self.stream, token, Interest::READABLE | Interest::WRITABLE)
+        self.socket.register(registry, token)
     }
 
     /// Drops the connection from the poll set and marks it closed.
     pub fn close(&mut self, registry: &Registry) {
         if self.state != State::Closed {
-            let _ = registry.deregister(&mut self.stream);
+            self.socket.deregister(registry);
             self.state = State::Closed;
         }
     }
@@ -84,15 +70,9 @@ impl Conn {
     /// On a writable event: completes the TCP connect if needed, then sends what is pending.
     pub fn on_writable(&mut self) -> io::Result<()> {
         if self.state == State::Connecting {
-            if let Some(e) = self.stream.take_error()? {
-                return Err(e);
+            if !self.socket.finish_connect()? {
+                return Ok(());
             }
-            match self.stream.peer_addr() {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                Err(e) => return Err(e),
-            }
-            self.stream.set_nodelay(true)?;
             self.state = State::Upgrading;
         }
         self.flush()
@@ -101,30 +81,16 @@ impl Conn {
     /// Queues one masked text frame (sent by the next `flush`).
     pub fn queue_text(&mut self, text: &[u8]) {
         let mask = self.mask_rng.next_u32().to_ne_bytes();
-        ws::write_client_frame(&mut self.pending_out, ws::OP_TEXT, text, mask);
+        ws::write_client_frame(self.socket.out(), ws::OP_TEXT, text, mask);
     }
 
     pub fn has_pending_out(&self) -> bool {
-        !self.pending_out.is_empty()
+        self.socket.has_pending_out()
     }
 
     /// Writes as much pending output as the socket takes.
     pub fn flush(&mut self) -> io::Result<()> {
-        if self.state == State::Connecting {
-            return Ok(());
-        }
-        let mut sent = 0;
-        while sent < self.pending_out.len() {
-            match self.stream.write(&self.pending_out[sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.pending_out.drain(..sent);
-        Ok(())
+        self.socket.flush()
     }
 
     /// Reads until the socket is drained, calling `on_text(message, receive_nanos)` for every
@@ -137,13 +103,10 @@ impl Conn {
         on_text: &mut dyn FnMut(&[u8], u64),
     ) -> Result<ReadEnd, String> {
         loop {
-            let n = match self.stream.read(scratch) {
-                Ok(0) => return Ok(ReadEnd::Closed),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEnd::Drained),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(ReadEnd::Closed),
-                Err(e) => return Err(format!("read: {e}")),
+            let n = match self.socket.read_once(scratch)? {
+                ReadStep::Data(n) => n,
+                ReadStep::Drained => return Ok(ReadEnd::Drained),
+                ReadStep::Closed => return Ok(ReadEnd::Closed),
             };
             let now_nanos = clock.elapsed().as_nanos() as u64;
             self.consume(&scratch[..n], now_nanos, on_text)?;
@@ -222,7 +185,7 @@ impl Conn {
             }
             ws::OP_PING => {
                 let mask = self.mask_rng.next_u32().to_ne_bytes();
-                ws::write_client_frame(&mut self.pending_out, ws::OP_PONG, f.payload, mask);
+                ws::write_client_frame(self.socket.out(), ws::OP_PONG, f.payload, mask);
             }
             ws::OP_PONG => {}
             ws::OP_CLOSE => self.state = State::Closed,
@@ -233,16 +196,10 @@ impl Conn {
     }
 }
 
-impl Drop for Conn {
-    fn drop(&mut self) {
-        sys::set_linger_zero(&self.stream);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader};
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::time::Duration;
 
     /// A blocking fake server: reads the upgrade request, answers 101, returns the socket.

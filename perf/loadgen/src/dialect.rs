@@ -1,6 +1,7 @@
-//! The application protocols the load generator speaks over WebSocket: how a client joins the
-//! benchmark topic, how the publisher wraps a payload, and how received text messages unwrap
-//! into payloads. One enum, one `match` per operation: add a dialect by adding a variant.
+//! The application protocols the load generator speaks: which path a client connects to, how it
+//! joins the benchmark topic, how the publisher wraps a payload, and how received text messages
+//! (or SockJS frames read off an HTTP stream) unwrap into payloads. One enum, one `match` per
+//! operation: add a dialect by adding a variant.
 
 use std::borrow::Cow;
 
@@ -19,6 +20,10 @@ pub enum Dialect {
     SockjsRooms,
     /// No topics: every text message sent goes to every connected client, verbatim.
     Broadcast,
+    /// The same rooms messages over SockJS's HTTP transports: each subscriber holds an
+    /// xhr_streaming session and sends its `sub` through xhr_send; the publisher is a `rooms`
+    /// client of the service's raw WebSocket (`<prefix>/websocket`).
+    XhrStreaming,
 }
 
 /// One thing a received text message meant.
@@ -43,45 +48,70 @@ impl Dialect {
     pub fn default_path(self) -> &'static str {
         match self {
             Dialect::Rooms => "/rooms/websocket",
-            Dialect::SockjsRooms => "/rooms",
+            Dialect::SockjsRooms | Dialect::XhrStreaming => "/rooms",
             Dialect::Broadcast => "/",
         }
     }
 
-    /// The request path of one connection: SockJS adds `/<server>/<session>/websocket` to the prefix.
+    /// The request path of one subscriber: SockJS adds `/<server>/<session>/<transport>` to the
+    /// prefix.
     pub fn connection_path(self, url_path: &str, rng: &mut Rng) -> String {
         let base = if url_path.is_empty() { self.default_path() } else { url_path };
         match self {
             Dialect::Rooms | Dialect::Broadcast => base.to_string(),
-            Dialect::SockjsRooms => {
-                let server = rng.next_u64() % 1000;
-                format!("{}/{server:03}/{}/websocket", base.trim_end_matches('/'), rng.letters(8))
-            }
+            Dialect::SockjsRooms => sockjs_session_path(base, "websocket", rng),
+            Dialect::XhrStreaming => sockjs_session_path(base, "xhr_streaming", rng),
         }
+    }
+
+    /// The dialect the publisher speaks: `rooms` for `xhr-streaming`, else the same.
+    pub fn for_publisher(self) -> Dialect {
+        match self {
+            Dialect::XhrStreaming => Dialect::Rooms,
+            d => d,
+        }
+    }
+
+    /// The publisher's request path: the SockJS service's raw WebSocket for `xhr-streaming`.
+    pub fn publisher_path(self, url_path: &str, rng: &mut Rng) -> String {
+        match self {
+            Dialect::XhrStreaming => {
+                let base = if url_path.is_empty() { self.default_path() } else { url_path };
+                format!("{}/websocket", base.trim_end_matches('/'))
+            }
+            d => d.connection_path(url_path, rng),
+        }
+    }
+
+    /// Whether subscribers use SockJS's HTTP transports (a receiver plus short-lived sends).
+    pub fn over_http(self) -> bool {
+        matches!(self, Dialect::XhrStreaming)
     }
 
     /// Whether the session opens only on a server message (SockJS `o`) rather than at the upgrade.
     pub fn waits_for_open_message(self) -> bool {
-        matches!(self, Dialect::SockjsRooms)
+        matches!(self, Dialect::SockjsRooms | Dialect::XhrStreaming)
     }
 
-    /// Writes the text message that joins `topic` into `out` (cleared first); false if none is needed.
+    /// Writes the text message (for `xhr-streaming`: the xhr_send body) that joins `topic` into
+    /// `out` (cleared first); false if none is needed.
     pub fn subscribe(self, topic: &str, out: &mut Vec<u8>) -> bool {
         out.clear();
         match self {
             Dialect::Rooms => out.extend_from_slice(format!("sub,{topic}").as_bytes()),
-            Dialect::SockjsRooms => sockjs_wrap(&format!("sub,{topic}"), out),
+            Dialect::SockjsRooms | Dialect::XhrStreaming => sockjs_wrap(&format!("sub,{topic}"), out),
             Dialect::Broadcast => return false,
         }
         true
     }
 
-    /// Writes the text message that publishes `payload` (ASCII) to `topic` into `out` (cleared first).
+    /// Writes the text message that publishes `payload` (ASCII) to `topic` into `out` (cleared
+    /// first). For `xhr-streaming` that is an xhr_send body, but its publisher speaks `rooms`.
     pub fn publish(self, topic: &str, payload: &[u8], out: &mut Vec<u8>) {
         out.clear();
         match self {
             Dialect::Rooms => rooms_msg(topic, payload, out),
-            Dialect::SockjsRooms => {
+            Dialect::SockjsRooms | Dialect::XhrStreaming => {
                 let mut inner = Vec::with_capacity(payload.len() + topic.len() + 5);
                 rooms_msg(topic, payload, &mut inner);
                 sockjs_wrap(&String::from_utf8_lossy(&inner), out);
@@ -94,11 +124,17 @@ impl Dialect {
     pub fn decode(self, topic: &str, text: &[u8], on: &mut dyn FnMut(Inbound<'_>)) -> Result<(), String> {
         match self {
             Dialect::Rooms => on(rooms_payload(topic, text)),
-            Dialect::SockjsRooms => return sockjs_decode(topic, text, on),
+            Dialect::SockjsRooms | Dialect::XhrStreaming => return sockjs_decode(topic, text, on),
             Dialect::Broadcast => on(Inbound::Payload(text)),
         }
         Ok(())
     }
+}
+
+/// `<prefix>/<3 digits>/<8 letters>/<transport>`.
+fn sockjs_session_path(base: &str, transport: &str, rng: &mut Rng) -> String {
+    let server = rng.next_u64() % 1000;
+    format!("{}/{server:03}/{}/{transport}", base.trim_end_matches('/'), rng.letters(8))
 }
 
 fn rooms_msg(topic: &str, payload: &[u8], out: &mut Vec<u8>) {
@@ -207,5 +243,23 @@ mod tests {
         let parts: Vec<&str> = p.split('/').collect();
         assert_eq!((parts[1], parts[2].len(), parts[3].len(), parts[4]), ("rooms", 3, 8, "websocket"));
         assert_eq!(Dialect::Rooms.connection_path("/x/websocket", &mut rng), "/x/websocket");
+    }
+
+    #[test]
+    fn xhr_streaming_paths_and_messages() {
+        let mut rng = Rng::seeded(2);
+        let d = Dialect::XhrStreaming;
+        let p = d.connection_path("/rooms/", &mut rng);
+        let parts: Vec<&str> = p.split('/').collect();
+        assert_eq!((parts[1], parts[2].len(), parts[3].len(), parts[4]), ("rooms", 3, 8, "xhr_streaming"));
+        assert_eq!(d.publisher_path("", &mut rng), "/rooms/websocket");
+        assert_eq!(d.publisher_path("/a/b", &mut rng), "/a/b/websocket");
+        assert_eq!(d.for_publisher(), Dialect::Rooms);
+        assert_eq!(Dialect::SockjsRooms.for_publisher(), Dialect::SockjsRooms);
+        let mut out = Vec::new();
+        assert!(d.subscribe("bench", &mut out));
+        assert_eq!(out, br#"["sub,bench"]"#);
+        assert_eq!(decoded(d, br#"a["msg,bench,9"]"#), ["9"]);
+        assert!(d.waits_for_open_message() && d.over_http());
     }
 }

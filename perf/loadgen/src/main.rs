@@ -4,15 +4,19 @@
 
 mod bench;
 mod cli;
+mod client;
 mod conn;
 mod dialect;
+mod http;
 mod payload;
 mod report;
 mod rng;
+mod socket;
 mod sys;
 mod track;
 mod url;
 mod ws;
+mod xhr;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,9 +62,11 @@ fn print(args: &Args, report: &Report) {
 fn preflight(args: &Args) -> Result<(), String> {
     args.validate()?;
     let soft = sys::raise_nofile_limit().map_err(|e| format!("RLIMIT_NOFILE: {e}"))?;
-    let needed = args.connections() + FD_MARGIN;
+    // xhr-streaming: up to --connect-batch short-lived xhr_send connections during setup.
+    let setup_extra = if args.dialect.over_http() { args.connect_batch } else { 0 };
+    let needed = args.connections() + setup_extra + FD_MARGIN;
     if needed as u64 > soft {
-        let max = (soft as usize).saturating_sub(FD_MARGIN + 1);
+        let max = (soft as usize).saturating_sub(FD_MARGIN + setup_extra + 1);
         return Err(format!(
             "{} connections need about {needed} file descriptors but RLIMIT_NOFILE is {soft} \
              (already raised to the hard limit): use --subscribers {max} or fewer, or raise the hard limit",
@@ -121,6 +127,8 @@ fn fill_load(report: &mut Report, o: &LoadOutcome) {
     report.tcp_retrans_segs = Some(o.machine.tcp_retrans_segs);
     report.cpu_pressure_pct = Some(o.machine.cpu_pressure_us as f64 / 1e4 / secs);
     report.error = o.failure.clone();
+    report.xhr_responses_ended = o.xhr_responses_ended;
+    report.xhr_reconnects = o.xhr_reconnects;
 }
 
 fn delivery_error(r: &Report, o: &LoadOutcome) -> String {

@@ -89,6 +89,11 @@ pub struct Report {
     pub server_rss_before_kib: Option<u64>,
     pub server_rss_after_kib: Option<u64>,
     pub server_rss_per_conn_bytes: Option<f64>,
+    /// `xhr-streaming`: streaming responses the server ended (at `response_limit`, or with a close
+    /// frame), summed over subscribers, whole run; each was followed by a new POST.
+    pub xhr_responses_ended: Option<u64>,
+    /// `xhr-streaming`: new connections made because the server closed one between responses.
+    pub xhr_reconnects: Option<u64>,
     pub ok: bool,
     pub error: Option<String>,
 }
@@ -137,6 +142,8 @@ impl Report {
             server_rss_before_kib: None,
             server_rss_after_kib: None,
             server_rss_per_conn_bytes: None,
+            xhr_responses_ended: None,
+            xhr_reconnects: None,
             ok: false,
             error: None,
         }
@@ -197,9 +204,15 @@ impl Report {
             }
             _ => String::new(),
         };
+        let xhr = match (self.xhr_responses_ended, self.xhr_reconnects) {
+            (Some(ended), Some(reconnects)) => {
+                format!(" | xhr responses ended {ended}, reconnects {reconnects}")
+            }
+            _ => String::new(),
+        };
         format!(
             " {} deliveries/s | server {} µs/delivery ({} core) | latency µs p50 {} p90 {} p99 {} p999 {} max {} \
-             | lost {} dup {} ooo {} | connect {}/s | loadgen {} core | CPU pressure {}%{saturated}{retrans}",
+             | lost {} dup {} ooo {} | connect {}/s | loadgen {} core | CPU pressure {}%{saturated}{retrans}{xhr}",
             num(self.deliveries_per_sec, 0),
             num(self.server_cpu_us_per_delivery, 3),
             num(self.server_cpu_util, 2),

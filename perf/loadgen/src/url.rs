@@ -1,5 +1,5 @@
-//! Parsing of the `--url` argument (`ws://HOST:PORT[/PATH]`) into what a connection needs:
-//! the socket address, the `Host` header and the request path.
+//! Parsing of the `--url` argument (`ws://HOST:PORT[/PATH]`, or `http://` for the same thing)
+//! into what a connection needs: the socket address, the `Host` header and the request path.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -14,10 +14,13 @@ pub struct WsUrl {
     pub path: String,
 }
 
-/// Parses and resolves `ws://HOST[:PORT][/PATH]` (port 80 by default). `wss://` is not supported.
+/// Parses and resolves `ws://HOST[:PORT][/PATH]` (port 80 by default). `http://` means the same
+/// (natural for the SockJS HTTP transports); `wss://` and `https://` are not supported.
 pub fn parse(url: &str) -> Result<WsUrl, String> {
-    let rest =
-        url.strip_prefix("ws://").ok_or_else(|| format!("--url {url:?}: only ws:// URLs are supported"))?;
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("--url {url:?}: only ws:// and http:// URLs are supported"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
@@ -68,8 +71,9 @@ mod tests {
     }
 
     #[test]
-    fn rejects_other_schemes() {
+    fn schemes() {
         assert!(parse("wss://127.0.0.1:1/").is_err());
-        assert!(parse("http://127.0.0.1:1/").is_err());
+        assert!(parse("https://127.0.0.1:1/").is_err());
+        assert_eq!(parse("http://127.0.0.1:1/rooms").unwrap().path, "/rooms");
     }
 }

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use crate::http::{find_head_end, MAX_RESPONSE_HEAD_BYTES};
 use crate::rng::Rng;
 
 pub const OP_CONTINUATION: u8 = 0x0;
@@ -14,8 +15,6 @@ pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
 
-/// Largest server response head accepted before the handshake is declared broken.
-const MAX_RESPONSE_HEAD_BYTES: usize = 16 * 1024;
 /// Largest single frame accepted from a server.
 const MAX_FRAME_BYTES: u64 = 64 * 1024 * 1024;
 const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -69,10 +68,6 @@ pub fn parse_upgrade_response(buf: &[u8], expected_accept: &str) -> Result<Optio
         Some(a) => Err(format!("wrong Sec-WebSocket-Accept {a:?}, expected {expected_accept:?}")),
         None => Err("101 response without Sec-WebSocket-Accept".into()),
     }
-}
-
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n")
 }
 
 /// Appends one final, masked client frame with `opcode` and `payload` to `out`.
