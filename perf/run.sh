@@ -4,10 +4,13 @@
 # with ringcast-loadgen pinned to core 1, and stops it. Raw JSON lines go to perf/results/raw/,
 # the Markdown tables to perf/results/<date>-<commit>.md and perf/results/latest.md.
 #
-#   bash perf/run.sh                    # whole matrix (about 7 minutes)
+#   bash perf/run.sh                    # whole matrix (about 7.5 minutes; --repeat 2: 14)
 #   bash perf/run.sh --quick            # a subset, under a minute
 #   options: --no-build (use the existing target/release/ringcast), --servers a,b (only these),
-#            --out FILE (Markdown path instead of results/<date>-<commit>.md; latest.md untouched)
+#            --scenarios 'GLOB,GLOB' (only scenarios whose name matches one, e.g. 'SockJS*,xhr*'),
+#            --repeat K (each load scenario K times, servers interleaved; the report shows medians
+#            and min-max), --out FILE (Markdown path instead of results/<date>-<commit>.md;
+#            latest.md untouched)
 #   env: RINGCAST=/path/to/ringcast (another binary; implies nothing about --no-build)
 set -euo pipefail
 
@@ -16,18 +19,23 @@ ROOT=$(dirname "$PERF")
 QUICK=0
 BUILD=1
 ONLY=""
+SCENARIOS=""
+REPEAT=1
 OUT=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) QUICK=1 ;;
     --no-build) BUILD=0 ;;
     --servers) ONLY=$2; shift ;;
+    --scenarios) SCENARIOS=$2; shift ;;
+    --repeat) REPEAT=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --repeat needs a positive integer" >&2; exit 2; }
 
 RINGCAST=${RINGCAST:-$ROOT/target/release/ringcast}
 LOADGEN=$PERF/loadgen/target/release/ringcast-loadgen
@@ -82,6 +90,28 @@ define_servers() {
 
 selected() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 
+# scenario_selected NAME: NAME matches one of the --scenarios globs (or there are none).
+scenario_selected() {
+  [[ -z $SCENARIOS ]] && return 0
+  local pat pats
+  IFS=, read -ra pats <<<"$SCENARIOS"
+  for pat in "${pats[@]}"; do
+    # shellcheck disable=SC2053  # $pat is a glob on purpose
+    [[ $1 == $pat ]] && return 0
+  done
+  return 1
+}
+
+# The URL path a dialect's clients start from (the SockJS dialects take the service prefix).
+dialect_path() {
+  case $1 in
+    rooms) echo /rooms/websocket ;;
+    sockjs-rooms|xhr-streaming) echo /rooms ;;
+    broadcast) echo / ;;
+    *) die "unknown dialect $1" ;;
+  esac
+}
+
 # start_server NAME: starts it on a fresh port, waits for its "listening" line, sets SERVER_PID.
 start_server() {
   local name=$1 spec cores cmd
@@ -113,52 +143,77 @@ stop_server() {
   SERVER_PID=""
 }
 
-# run_case SCENARIO SERVER LOADGEN-ARGS...: one fresh server, one loadgen run, one JSON line.
+# run_case SCENARIO SERVER DIALECT REP LOADGEN-ARGS...: one fresh server, one loadgen run, one
+# JSON line labelled SCENARIO|SERVER|REP. DIALECT "-" is the server's own (SERVER table).
 run_case() {
-  local scenario=$1 name=$2
-  shift 2
-  selected "$name" || return 0
-  local spec dialect path
+  local scenario=$1 name=$2 dialect=$3 rep=$4
+  shift 4
+  local spec path
   spec=${SERVER[$name]}
-  dialect=$(cut -d'|' -f1 <<<"$spec")
-  path=$(cut -d'|' -f2 <<<"$spec")
+  if [[ $dialect == - ]]; then
+    dialect=$(cut -d'|' -f1 <<<"$spec")
+    path=$(cut -d'|' -f2 <<<"$spec")
+  else
+    path=$(dialect_path "$dialect")
+  fi
+  log "$scenario | $name ($dialect) | run $rep of $REPEAT"
   start_server "$name"
-  local line rc=0
+  local line rc=0 label="$scenario|$name|$rep"
   line=$(taskset -c $LOADGEN_CORE "$LOADGEN" --url "ws://127.0.0.1:$PORT$path" --dialect "$dialect" \
-    --server-pid "$SERVER_PID" --json --label "$scenario|$name" "$@") || rc=$?
+    --server-pid "$SERVER_PID" --json --label "$label" "$@") || rc=$?
   stop_server
   if [[ $line != "{"* ]]; then
-    line="{\"label\":\"$scenario|$name\",\"ok\":false,\"error\":\"loadgen exited with status $rc before reporting\"}"
+    line="{\"label\":\"$label\",\"ok\":false,\"error\":\"loadgen exited with status $rc before reporting\"}"
   fi
   echo "$line" >>"$RAW"
 }
 
+# scenario NAME "SERVERS" DIALECT LOADGEN-ARGS...: REPEAT rounds, each running every selected
+# server once (interleaved, so a noisy period hits all servers of a round alike).
+scenario() {
+  local name=$1 servers=$2 dialect=$3 rep s
+  shift 3
+  scenario_selected "$name" || return 0
+  for rep in $(seq "$REPEAT"); do
+    for s in $servers; do
+      if selected "$s"; then run_case "$name" "$s" "$dialect" "$rep" "$@"; fi
+    done
+  done
+}
+
+# idle NAME "SERVERS" LOADGEN-ARGS...: memory scenarios run once whatever --repeat says (RSS per
+# connection barely varies between runs, and 10 000 connections per run are slow to set up).
+idle() {
+  local name=$1 servers=$2 s
+  shift 2
+  scenario_selected "$name" || return 0
+  for s in $servers; do
+    if selected "$s"; then run_case "$name" "$s" - 1 --mode idle "$@"; fi
+  done
+}
+
 matrix() {
-  local warm=2 secs=5 all_servers="ringcast-uring ringcast-epoll ringcast-uring-2shards sockjs-node sockjs-node-sockjs node-ws bun"
+  local warm=2 secs=5 w all="ringcast-uring ringcast-epoll ringcast-uring-2shards sockjs-node sockjs-node-sockjs node-ws bun"
   if [[ $QUICK == 1 ]]; then
     warm=1; secs=2
-    for s in ringcast-uring ringcast-epoll sockjs-node node-ws bun; do
-      run_case "N=1000 W=16 64B" "$s" --subscribers 1000 --window 16 --warmup-secs $warm --secs $secs
-    done
-    for s in ringcast-uring node-ws bun; do
-      run_case "idle N=10000" "$s" --mode idle --subscribers 10000
-    done
+    scenario "N=1000 W=16 64B" "ringcast-uring ringcast-epoll sockjs-node node-ws bun" - \
+      --subscribers 1000 --window 16 --warmup-secs $warm --secs $secs
+    idle "idle N=10000" "ringcast-uring node-ws bun" --subscribers 10000
     return
   fi
+  local t="--warmup-secs $warm --secs $secs"
   for w in 1 4 16 64; do
-    for s in $all_servers; do
-      run_case "N=1000 W=$w 64B" "$s" --subscribers 1000 --window "$w" --warmup-secs $warm --secs $secs
-    done
+    scenario "N=1000 W=$w 64B" "$all" - --subscribers 1000 --window "$w" $t
   done
-  for s in $all_servers; do
-    run_case "N=10000 W=16 64B" "$s" --subscribers 10000 --window 16 --warmup-secs $warm --secs $secs
-  done
-  for s in $all_servers; do
-    run_case "N=1000 W=16 4096B" "$s" --subscribers 1000 --window 16 --payload-bytes 4096 --warmup-secs $warm --secs $secs
-  done
-  for s in ringcast-uring ringcast-epoll sockjs-node sockjs-node-sockjs node-ws bun; do
-    run_case "idle N=10000" "$s" --mode idle --subscribers 10000
-  done
+  scenario "N=10000 W=16 64B" "$all" - --subscribers 10000 --window 16 $t
+  scenario "N=1000 W=16 4096B" "$all" - --subscribers 1000 --window 16 --payload-bytes 4096 $t
+  # SockJS on both sides: subscribers and publisher on the SockJS websocket transport.
+  scenario "SockJS-websocket N=1000 W=16 64B" "ringcast-uring sockjs-node" sockjs-rooms \
+    --subscribers 1000 --window 16 $t
+  # Subscribers on xhr_streaming (+ xhr_send for sub); the publisher on the raw WebSocket.
+  scenario "xhr-streaming N=1000 W=16 64B" "ringcast-uring sockjs-node" xhr-streaming \
+    --subscribers 1000 --window 16 $t
+  idle "idle N=10000" "ringcast-uring ringcast-epoll sockjs-node sockjs-node-sockjs node-ws bun" --subscribers 10000
 }
 
 main() {
@@ -177,6 +232,7 @@ main() {
   : >"$RAW"
   local started=$SECONDS
   matrix
+  [[ -s $RAW ]] || { rm -f "$RAW"; die "no scenario ran (check --scenarios and --servers)"; }
   md=${OUT:-$PERF/results/$date-$commit.md}
   python3 "$PERF/report.py" --raw "$RAW" --commit "$commit" --ringcast "$RINGCAST" --bun "$BUN" \
     --quick "$QUICK" --elapsed $((SECONDS - started)) >"$md"
