@@ -79,10 +79,11 @@ fn apply_header(out: &mut Request, name: &str, value: &[u8]) -> Result<(), HttpE
     if n.eq_ignore_ascii_case(b"upgrade") {
         out.upgrade = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"connection") {
+        // HTTP/1.0 `Connection: keep-alive` does not keep the connection: no response says
+        // `Connection: keep-alive` back, and without it the client expects the server to
+        // close (RFC 9112 §C.2.2; sockjs §9 checklist 79).
         if has_token(value, b"close") {
             out.close = true;
-        } else if has_token(value, b"keep-alive") {
-            out.close = false;
         }
         out.connection = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"sec-websocket-version") {
@@ -213,6 +214,10 @@ Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Ke
         assert!(req.close);
         let (req, _) = parse(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 8192, 0).unwrap().unwrap();
         assert!(req.close);
+        let keep = b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n";
+        assert!(parse(keep, 8192, 0).unwrap().unwrap().0.close, "HTTP/1.0 keep-alive is not answered");
+        let (req, _) = parse(b"GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", 8192, 0).unwrap().unwrap();
+        assert!(!req.close);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Receiver {
     pub streaming: bool,
     /// Frame bytes written so far on this response (prelude excluded).
     pub sent_bytes: usize,
+    /// HTTP/1.1 chunked body; false for HTTP/1.0, whose body ends by closing (spec §9).
+    pub chunked: bool,
 }
 
 /// One SockJS session.

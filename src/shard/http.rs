@@ -143,7 +143,8 @@ impl State {
             Err(e) => {
                 self.counters.inc(Counter::WsHandshakeRejected);
                 self.counters.inc(Counter::HttpErrors);
-                self.respond(id, handshake_error_response(&e));
+                let names_version = sockjs && req.ws_version.is_some();
+                self.respond(id, handshake_error_response(&e, names_version));
                 Next::Close
             }
         }
@@ -255,13 +256,22 @@ fn validate_handshake(req: &Request) -> Result<String, HandshakeError> {
 
 /// The status and body the spec gives for a refused handshake, plus the headers RFC
 /// 6455 asks for (`Allow`, `Sec-WebSocket-Version`).
-fn handshake_error_response(e: &HandshakeError) -> Bytes {
+///
+/// `names_version`: a SockJS session WebSocket that sent a `Sec-WebSocket-Version`, refused
+/// as sockjs §8.1 says: `Unsupported WebSocket version: <v>`. The raw endpoint (§8.2) and a
+/// request without the header (hixie-76, not implemented, §8.3) get the RFC 6455 sentence.
+fn handshake_error_response(e: &HandshakeError, names_version: bool) -> Bytes {
     let headers: &[(&str, &str)] = match e {
         HandshakeError::MethodNotAllowed => &[("Allow", "GET")],
         HandshakeError::UnsupportedVersion(_) => &[("Sec-WebSocket-Version", "13")],
         _ => &[],
     };
-    let body = e.body();
+    let body = match e {
+        HandshakeError::UnsupportedVersion(v) if names_version => {
+            format!("Unsupported WebSocket version: {v}")
+        }
+        _ => e.body(),
+    };
     let ct = if body.is_empty() { None } else { Some("text/plain; charset=UTF-8") };
     response::build(e.status(), headers, ct, body.as_bytes(), true)
 }

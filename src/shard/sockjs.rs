@@ -18,7 +18,7 @@ use crate::session::{owner_shard, Receiver, SessionId, SessionState};
 use crate::transport::sockjs::framing::{self, Wrap};
 use crate::transport::sockjs::receive::{self, PayloadError};
 use crate::transport::sockjs::routes::{self, SockjsRoute, Transport};
-use crate::transport::sockjs::statics;
+use crate::transport::sockjs::statics::{self, BodyFraming};
 use bytes::{Bytes, BytesMut};
 
 /// sockjs §6.4: the frame a second concurrent receiver gets.
@@ -181,12 +181,18 @@ impl State {
             }
         };
         let streaming = matches!(t, Transport::XhrStreaming | Transport::EventSource | Transport::HtmlFile);
+        // §9: HTTP/1.0 bodies are never chunked; they end when the connection closes.
+        let chunked = !req.http10;
+        let body_framing = if chunked { BodyFraming::Chunked } else { BodyFraming::CloseDelimited };
+        let close = req.close || !chunked;
         let mut head = BytesMut::new();
-        head.extend_from_slice(&statics::transport_head(t, req, &self.ctx.sockjs[service]));
-        let prelude = framing::prelude(&wrap);
-        if !prelude.is_empty() {
-            statics::chunk_into(&mut head, &prelude);
-        }
+        head.extend_from_slice(&statics::transport_head_framed(
+            t,
+            req,
+            &self.ctx.sockjs[service],
+            body_framing,
+        ));
+        body_into(&mut head, &framing::prelude(&wrap), chunked);
         let sid = match self.sessions.lookup(key.as_bytes()) {
             Some(sid) => sid,
             None => {
@@ -200,16 +206,18 @@ impl State {
             let (code, reason) = ANOTHER_CONNECTION;
             let mut frame = BytesMut::new();
             framing::wrap_into(&mut frame, &wrap, &framing::close_frame(code, reason));
-            statics::chunk_into(&mut head, &frame);
-            head.extend_from_slice(statics::LAST_CHUNK);
-            return self.reply(id, head.freeze(), req.close);
+            body_into(&mut head, &frame, chunked);
+            if chunked {
+                head.extend_from_slice(statics::LAST_CHUNK);
+            }
+            return self.reply(id, head.freeze(), close);
         }
-        s.receiver = Some(Receiver { conn: id, wrap, streaming, sent_bytes: 0 });
+        s.receiver = Some(Receiver { conn: id, wrap, streaming, sent_bytes: 0, chunked });
         let heartbeat = self.ctx.config.services[service].heartbeat_delay_ms;
         s.timer_ms = self.now_ms + heartbeat;
         if let Some(conn) = self.conns.get_mut(id) {
             conn.attached = Some(sid);
-            conn.close_after_response = req.close;
+            conn.close_after_response = close;
         }
         self.respond(id, head.freeze());
         self.on_receiver_attached(sid);
@@ -240,8 +248,11 @@ impl State {
             }
             SessionState::Open => self.flush_session(sid),
             SessionState::Closing { close_frame } => {
+                // §6.2: "queued messages (one `a` frame) if any, then the stored `c` frame;
+                // response ends" (a streaming response too).
                 self.flush_session(sid);
                 self.write_to_receiver(sid, &close_frame);
+                self.end_receiver(sid);
             }
         }
     }
@@ -261,7 +272,7 @@ impl State {
         let end = !r.streaming || r.sent_bytes >= limit;
         let conn_id = r.conn;
         let mut chunk = BytesMut::with_capacity(wrapped.len() + 16);
-        statics::chunk_into(&mut chunk, &wrapped);
+        body_into(&mut chunk, &wrapped, r.chunked);
         if let Some(conn) = self.conns.get_mut(conn_id) {
             conn.queue.push_control(&chunk);
             mark_dirty(&mut self.dirty, conn);
@@ -278,7 +289,9 @@ impl State {
         s.timer_ms = self.now_ms + self.ctx.config.services[s.service].disconnect_delay_ms;
         let Some(conn) = self.conns.get_mut(r.conn) else { return };
         conn.attached = None;
-        conn.queue.push_control(statics::LAST_CHUNK);
+        if r.chunked {
+            conn.queue.push_control(statics::LAST_CHUNK);
+        }
         mark_dirty(&mut self.dirty, conn);
         if conn.close_after_response {
             self.close_after_response(r.conn);
@@ -452,6 +465,15 @@ impl State {
                 self.on_http_data(id, &mut []);
             }
         }
+    }
+}
+
+/// Append response body bytes: as one chunk (HTTP/1.1), or raw (HTTP/1.0, §9).
+fn body_into(out: &mut BytesMut, data: &[u8], chunked: bool) {
+    if chunked {
+        statics::chunk_into(out, data);
+    } else {
+        out.extend_from_slice(data);
     }
 }
 

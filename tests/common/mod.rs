@@ -55,15 +55,46 @@ protocol = "echo"
 websocket = false
 "#;
 
+/// The services of the SockJS protocol test suite (spec `sockjs.md` §12, as in
+/// `examples/sockjs-protocol.toml`) plus `/rooms` (rooms with any name, spec `multiplex.md` §5.1).
+pub const SOCKJS_SERVICES: &str = r#"
+[[service]]
+prefix = "/echo"
+protocol = "echo"
+response_limit_bytes = 4096
+[[service]]
+prefix = "/close"
+protocol = "close"
+[[service]]
+prefix = "/disabled_websocket_echo"
+protocol = "echo"
+websocket = false
+[[service]]
+prefix = "/cookie_needed_echo"
+protocol = "echo"
+cookie_needed = true
+[[service]]
+prefix = "/rooms"
+protocol = "rooms"
+"#;
+
 /// A test config: port 0, no pinning, the test services, `extra` TOML appended
 /// (e.g. a `[limits]` table).
 pub fn config(backend: BackendChoice, shards: usize, extra: &str) -> Config {
+    config_with_services(backend, shards, extra, TEST_SERVICES)
+}
+
+/// A test config with `services` (TOML `[[service]]` tables) instead of [`TEST_SERVICES`];
+/// `extra` comes first, so it may hold top-level tables and more `[[service]]`s.
+pub fn config_with_services(backend: BackendChoice, shards: usize, extra: &str, services: &str) -> Config {
     let b = match backend {
         BackendChoice::Uring => "uring",
         BackendChoice::Epoll => "epoll",
         BackendChoice::Auto => "auto",
     };
-    let text = format!("listen = '127.0.0.1:0'\nshards = {shards}\nbackend = '{b}'\npin_shards = false\n{extra}\n{TEST_SERVICES}");
+    let text = format!(
+        "listen = '127.0.0.1:0'\nshards = {shards}\nbackend = '{b}'\npin_shards = false\n{extra}\n{services}"
+    );
     Config::from_toml(&text).expect("test config")
 }
 
@@ -72,8 +103,18 @@ pub fn start(backend: BackendChoice, shards: usize) -> Server {
 }
 
 pub fn start_with(backend: BackendChoice, shards: usize, extra: &str) -> Server {
+    start_config(backend, config(backend, shards, extra))
+}
+
+/// A server with the SockJS suite's services ([`SOCKJS_SERVICES`]); `extra` may add
+/// `[limits]` or further `[[service]]` tables (e.g. short timers for one test).
+pub fn start_sockjs(backend: BackendChoice, shards: usize, extra: &str) -> Server {
+    start_config(backend, config_with_services(backend, shards, extra, SOCKJS_SERVICES))
+}
+
+fn start_config(backend: BackendChoice, config: Config) -> Server {
     init_test_logging();
-    let server = Server::start(config(backend, shards, extra)).expect("server starts");
+    let server = Server::start(config).expect("server starts");
     let want = match backend {
         BackendChoice::Uring => ringcast::io::BackendKind::Uring,
         _ => ringcast::io::BackendKind::Epoll,
