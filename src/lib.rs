@@ -25,6 +25,7 @@
 //! | [`session`] | SockJS HTTP-transport sessions: state machine, registry, owner shard |
 //! | [`pubsub`] | topic table, `Prepared` (encode once), cross-shard bus |
 //! | [`send`] | per-connection send queues with a byte budget; the coalesced flush |
+//! | [`idtable`] | slab with generation-checked ids (connections, sessions) |
 //! | [`metrics`] | counters and their Prometheus rendering |
 //!
 //! Dependencies point downward: codecs and parsers depend on nothing stateful,
@@ -42,6 +43,7 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod idtable;
 pub mod io;
 pub mod metrics;
 pub mod protocol;

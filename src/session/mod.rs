@@ -10,20 +10,17 @@
 //! WebSocket sessions are not in this table (spec §8.1): each SockJS WebSocket is its
 //! own session, kept with its connection.
 
+use crate::idtable::{Id, IdTable};
 use crate::protocol::ProtocolState;
 use crate::pubsub::topics::SubKey;
 use crate::transport::sockjs::framing::Wrap;
 use bytes::Bytes;
-use slab::Slab;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
 /// A session's identity on its owner shard: slot + generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId {
-    slot: u32,
-    generation: u32,
-}
+pub struct SessionId(Id);
 
 /// Where a session is in its life (spec §6.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,11 +69,16 @@ pub struct Session {
 }
 
 /// The sessions owned by one shard.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionTable {
     by_key: HashMap<Bytes, SessionId>,
-    slab: Slab<Session>,
-    generations: Vec<u32>,
+    table: IdTable<Session>,
+}
+
+impl Default for SessionTable {
+    fn default() -> Self {
+        SessionTable { by_key: HashMap::new(), table: IdTable::new(u32::MAX) }
+    }
 }
 
 impl SessionTable {
@@ -85,11 +87,11 @@ impl SessionTable {
     }
 
     pub fn len(&self) -> usize {
-        self.slab.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slab.is_empty()
+        self.table.is_empty()
     }
 
     pub fn lookup(&self, key: &[u8]) -> Option<SessionId> {
@@ -99,13 +101,7 @@ impl SessionTable {
     /// Create a session in state `New`.
     pub fn create(&mut self, key: &[u8], service: usize, proto: ProtocolState, timer_ms: u64) -> SessionId {
         let key = Bytes::copy_from_slice(key);
-        let entry = self.slab.vacant_entry();
-        let slot = entry.key();
-        if self.generations.len() <= slot {
-            self.generations.resize(slot + 1, 0);
-        }
-        let id = SessionId { slot: slot as u32, generation: self.generations[slot] };
-        entry.insert(Session {
+        let id = SessionId(self.table.insert_with(|_| Session {
             key: key.clone(),
             service,
             state: SessionState::New,
@@ -116,37 +112,25 @@ impl SessionTable {
             subs: Vec::new(),
             timer_ms,
             dirty: false,
-        });
+        }));
         self.by_key.insert(key, id);
         id
     }
 
     pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
-        let generation = *self.generations.get(id.slot as usize)?;
-        if generation != id.generation {
-            return None;
-        }
-        self.slab.get_mut(id.slot as usize)
+        self.table.get_mut(id.0)
     }
 
     /// Forget a session; its id stops resolving and its key may be reused.
     pub fn remove(&mut self, id: SessionId) -> Option<Session> {
-        self.get_mut(id)?;
-        let slot = id.slot as usize;
-        self.generations[slot] = self.generations[slot].wrapping_add(1);
-        let s = self.slab.remove(slot);
+        let s = self.table.remove(id.0)?;
         self.by_key.remove(&s.key[..]);
         Some(s)
     }
 
     /// Ids of every session (timer sweeps).
     pub fn ids(&self, into: &mut Vec<SessionId>) {
-        into.clear();
-        into.extend(
-            self.slab
-                .iter()
-                .map(|(slot, _)| SessionId { slot: slot as u32, generation: self.generations[slot] }),
-        );
+        self.table.ids(into, SessionId);
     }
 }
 

@@ -5,19 +5,16 @@
 //! connection never reaches its slot's next occupant). Does not own: what happens on
 //! input (the shard loop) or protocol rules.
 
+use crate::idtable::{Id, IdTable};
 use crate::protocol::ProtocolState;
 use crate::pubsub::topics::SubKey;
 use crate::send::queue::SendQueue;
 use crate::transport::ws::reader::MessageReader;
-use slab::Slab;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A connection's identity: slab slot + the slot's generation when it was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    slot: u32,
-    generation: u32,
-}
+pub struct ConnId(Id);
 
 /// Generations wrap at 24 bits: the backend token keeps its top byte.
 const GENERATION_MASK: u32 = 0x00FF_FFFF;
@@ -25,11 +22,11 @@ const GENERATION_MASK: u32 = 0x00FF_FFFF;
 impl ConnId {
     /// The backend token: generation in bits 32..56, slot in bits 0..32.
     pub fn token(self) -> u64 {
-        ((self.generation & GENERATION_MASK) as u64) << 32 | self.slot as u64
+        ((self.0.generation & GENERATION_MASK) as u64) << 32 | self.0.slot as u64
     }
 
     pub fn from_token(token: u64) -> ConnId {
-        ConnId { slot: token as u32, generation: (token >> 32) as u32 & GENERATION_MASK }
+        ConnId(Id { slot: token as u32, generation: (token >> 32) as u32 & GENERATION_MASK })
     }
 }
 
@@ -127,11 +124,15 @@ impl Conn {
 }
 
 /// The shard's connections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConnTable {
-    slab: Slab<Conn>,
-    /// Generation of each slot, bumped when its connection is removed.
-    generations: Vec<u32>,
+    table: IdTable<Conn>,
+}
+
+impl Default for ConnTable {
+    fn default() -> Self {
+        ConnTable { table: IdTable::new(GENERATION_MASK) }
+    }
 }
 
 impl ConnTable {
@@ -140,24 +141,18 @@ impl ConnTable {
     }
 
     pub fn len(&self) -> usize {
-        self.slab.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slab.is_empty()
+        self.table.is_empty()
     }
 
     /// Insert a new connection; returns its id.
     pub fn insert(&mut self, fd: OwnedFd, now_ms: u64) -> ConnId {
-        let entry = self.slab.vacant_entry();
-        let slot = entry.key();
-        if self.generations.len() <= slot {
-            self.generations.resize(slot + 1, 0);
-        }
-        let id = ConnId { slot: slot as u32, generation: self.generations[slot] };
-        entry.insert(Conn {
+        ConnId(self.table.insert_with(|id| Conn {
             fd,
-            id,
+            id: ConnId(id),
             phase: Phase::Http { buf: Vec::new() },
             queue: SendQueue::new(),
             life: Life::Open,
@@ -169,32 +164,27 @@ impl ConnTable {
             close_after_response: false,
             opened_ms: now_ms,
             last_rx_ms: now_ms,
-        });
-        id
+        }))
     }
 
     /// The connection with this id, if it is still the slot's occupant.
     #[inline]
     pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        self.slab.get_mut(id.slot as usize).filter(|c| c.id == id)
+        self.table.get_mut(id.0)
     }
 
     pub fn get(&self, id: ConnId) -> Option<&Conn> {
-        self.slab.get(id.slot as usize).filter(|c| c.id == id)
+        self.table.get(id.0)
     }
 
     /// Remove a connection, invalidating its id.
     pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
-        self.get(id)?;
-        let slot = id.slot as usize;
-        self.generations[slot] = self.generations[slot].wrapping_add(1) & GENERATION_MASK;
-        Some(self.slab.remove(slot))
+        self.table.remove(id.0)
     }
 
     /// Ids of every connection (for timer sweeps and shutdown).
     pub fn ids(&self, into: &mut Vec<ConnId>) {
-        into.clear();
-        into.extend(self.slab.iter().map(|(_, c)| c.id));
+        self.table.ids(into, ConnId);
     }
 }
 
@@ -212,7 +202,7 @@ mod tests {
         let a = t.insert(fd(), 0);
         assert!(t.remove(a).is_some());
         let b = t.insert(fd(), 0);
-        assert_eq!(a.slot, b.slot);
+        assert_eq!(a.0.slot, b.0.slot);
         assert!(t.get_mut(a).is_none());
         assert!(t.get_mut(b).is_some());
         assert_eq!(ConnId::from_token(b.token()), b);
@@ -220,7 +210,7 @@ mod tests {
 
     #[test]
     fn token_round_trips_and_stays_below_limit() {
-        let id = ConnId { slot: 123_456, generation: GENERATION_MASK };
+        let id = ConnId(Id { slot: 123_456, generation: GENERATION_MASK });
         assert_eq!(ConnId::from_token(id.token()), id);
         assert!(id.token() < crate::io::TOKEN_LIMIT);
     }
