@@ -1,10 +1,10 @@
 //! The per-core event loop: one shard owns its listener, backend, connections, topic
 //! table and timers, and shares nothing mutable with other shards.
 //!
-//! One tick (DESIGN §1): wait for the backend → handle every event (parse input;
-//! protocols return `Action`s; apply them to the local topic table and queue frames) →
-//! take publishes from other shards → send this tick's publishes to other shards →
-//! flush every dirty connection with one write → free finished connections → timers.
+//! One tick (DESIGN §1): wait for the backend → take publishes from other shards →
+//! handle every event (parse input; protocols return `Action`s; apply them to the local
+//! topic table and queue frames) → send this tick's publishes to other shards → flush
+//! every dirty connection with one write → free finished connections → timers.
 //!
 //! Owns: the loop, input dispatch, action application, delivery into send queues and
 //! the connection lifecycle. Does not own: codecs, protocol rules, kernel I/O details.
@@ -166,11 +166,15 @@ impl Shard {
     /// Everything after the wait: events, bus, flush, reap, timers.
     fn tick(&mut self) {
         self.st.now_ms = self.st.epoch.elapsed().as_millis() as u64;
+        // Other shards' publishes first: one that reached this shard's queue before a
+        // client's input (say a `sub`) was published before it, and must be delivered
+        // before that input is applied (multiplex §4: no replay to later subscribers).
+        // Shards queue publishes before writing to any client, so this keeps causality.
+        self.st.drain_bus();
         while let Some(ev) = self.io.next_event() {
             self.st.on_event(ev);
         }
         self.st.register_accepted(&mut self.io);
-        self.st.drain_bus();
         self.st.register_adopted(&mut self.io);
         self.st.migrate_conns(&mut self.io);
         self.st.resume_http_conns();
