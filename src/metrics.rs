@@ -48,6 +48,7 @@ counters! {
     SockjsUnknownSession => ("ringcast_sockjs_unknown_session_total", "counter", "SockJS sends to a session that does not exist (404)."),
     SockjsPayloadErrors => ("ringcast_sockjs_payload_errors_total", "counter", "SockJS sends refused: payload missing or broken JSON (500)."),
     SockjsMigrations => ("ringcast_sockjs_migrations_total", "counter", "Requests moved to the shard that owns their SockJS session."),
+    PublishRejected => ("ringcast_publish_rejected_total", "counter", "POST /publish requests refused (bad topic or a body that is not UTF-8)."),
     WriteErrors => ("ringcast_write_errors_total", "counter", "Connections whose socket write failed."),
 }
 

@@ -168,7 +168,7 @@ impl ShardSpawn {
                 match Backend::new(kind, self.listener, wake_raw, &opts) {
                     Ok(io) => {
                         let _ = self.ready.send(Ok(()));
-                        Shard::new(index, io, self.bus_end, self.ctx).run()
+                        abort_on_panic(index, || Shard::new(index, io, self.bus_end, self.ctx).run())
                     }
                     Err(source) => {
                         let _ = self.ready.send(Err(StartError::Shard { shard: index, source }));
@@ -177,6 +177,35 @@ impl ShardSpawn {
                 }
             })
             .map_err(|source| StartError::Shard { shard: index, source })
+    }
+}
+
+/// Run a shard's loop; if it panics, take the whole process down with a clear line.
+///
+/// A process running without one of its shards would silently stop serving that
+/// shard's connections and sessions (and the bus would fill up): a supervisor's
+/// restart is better than that. Application handlers' panics never get here; they
+/// are caught around each call and close only their connection.
+fn abort_on_panic(index: usize, run: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let what = panic_message(&*payload);
+            tracing::error!(shard = index, panic = %what, "shard thread panicked; aborting the process");
+            eprintln!("ringcast: shard {index} panicked ({what}); aborting the process");
+            std::process::abort()
+        }
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
     }
 }
 
@@ -278,4 +307,43 @@ pub fn run(config: Config) -> Result<(), StartError> {
         tracing::error!(error = %e, "shard failed during shutdown");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Set in the child process of `shard_panic_aborts_the_process`.
+    const CHILD_ENV: &str = "RINGCAST_TEST_SHARD_PANIC_CHILD";
+
+    /// Runs only as the child: a shard body that panics must abort the process.
+    #[test]
+    fn shard_panic_child() {
+        if std::env::var_os(CHILD_ENV).is_some() {
+            let _ = abort_on_panic(3, || panic!("boom in a shard"));
+            unreachable!("abort_on_panic returned after a panic");
+        }
+    }
+
+    #[test]
+    fn shard_panic_aborts_the_process() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "server::tests::shard_panic_child", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .output()
+            .expect("re-run the test binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGABRT), "status {:?}, stderr:\n{stderr}", out.status);
+        assert!(
+            stderr.contains("ringcast: shard 3 panicked (boom in a shard); aborting the process"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn a_shard_that_returns_is_not_aborted() {
+        assert!(abort_on_panic(0, || Ok(())).is_ok());
+        assert!(abort_on_panic(0, || Err(std::io::Error::other("x"))).is_err());
+    }
 }

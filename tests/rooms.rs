@@ -265,6 +265,66 @@ fn http_publish_reaches_members(b: BackendChoice) {
 }
 both_backends!(http_publish_reaches_members);
 
+/// A body that is not UTF-8 would go out as a text frame that every raw WebSocket client
+/// must fail with 1007: it is refused with 400, and members get nothing.
+fn http_publish_refuses_non_utf8_bodies(b: BackendChoice) {
+    let server = common::start(b, 2);
+    let mut m = WsClient::connect(server.local_addr(), "/rooms/websocket");
+    m.send_text("sub,news");
+    wait_subscriptions(&server, 1);
+    let mut req =
+        b"POST /publish/news HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\n".to_vec();
+    req.extend_from_slice(&[b'a', 0xff, b'b']);
+    let resp = common::http_raw(server.local_addr(), &req);
+    assert!(resp.starts_with("HTTP/1.1 400") && resp.ends_with("body must be UTF-8 text\n"), "{resp}");
+    m.expect_silence(QUIET);
+    assert_eq!(server.metric(Counter::PublishRejected), 1);
+    m.send_text("msg,news,still-open");
+    assert_eq!(m.recv_text(), "msg,news,still-open");
+}
+both_backends!(http_publish_refuses_non_utf8_bodies);
+
+/// A peer that half-closes (FIN) while it has stopped reading, with a write of ours
+/// stuck in its full socket buffers, is shut down and freed, not kept forever.
+fn half_closed_peer_that_stops_reading_is_freed(b: BackendChoice) {
+    // A budget large enough that the slow-consumer rule does not close it first.
+    let server = common::start_with(b, 1, "[limits]\nsend_budget_bytes = 67108864\n");
+    let addr = server.local_addr();
+    let stalled = {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_recv_buffer_size(4096).unwrap(); // so that the flood below fills the path
+        s.connect(&addr.into()).unwrap();
+        let mut c = WsClient::connect_tcp(addr);
+        c.stream = s.into();
+        c
+    };
+    let mut stalled = upgrade(stalled, "/rooms/websocket");
+    stalled.send_text("sub,flood");
+    let mut publisher = WsClient::connect(addr, "/rooms/websocket");
+    publisher.send_text("sub,flood");
+    wait_subscriptions(&server, 2);
+    let drain = common::drain_thread(&publisher.stream);
+    let body = "y".repeat(8192);
+    for i in 0..3000 {
+        publisher.send_text(&format!("msg,flood,{i}{body}"));
+    }
+    // ~24 MB were published: far more than loopback socket buffers hold.
+    assert!(common::eventually(Duration::from_secs(10), || server.metric(Counter::Deliveries) >= 6000));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.metric(Counter::ConnectionsOpen), 2);
+    stalled.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(
+        common::eventually(Duration::from_secs(5), || server.metric(Counter::ConnectionsOpen) == 1),
+        "the half-closed connection is still open ({} open)",
+        server.metric(Counter::ConnectionsOpen)
+    );
+    publisher.send_text("msg,flood,after");
+    drop(publisher);
+    server.stop().unwrap();
+    drain.join().unwrap();
+}
+both_backends!(half_closed_peer_that_stops_reading_is_freed);
+
 fn health_and_metrics_endpoints(b: BackendChoice) {
     let server = common::start(b, 2);
     let h = common::http_get(server.local_addr(), "/healthz");

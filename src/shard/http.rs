@@ -164,7 +164,14 @@ impl State {
     /// `POST /publish/<topic>`: the body becomes `msg,<topic>,<body>` to every member.
     fn publish_http(&mut self, topic: &str, body: &[u8], close: bool) -> (Bytes, Next) {
         if topic.contains(',') || topic.len() > self.ctx.config.limits.max_topic_bytes {
+            self.counters.inc(Counter::PublishRejected);
             return (response::text(400, "invalid topic\n", close), keep(close));
+        }
+        if std::str::from_utf8(body).is_err() {
+            // Members receive text frames; a non-UTF-8 text frame would make every raw
+            // WebSocket client fail the connection with 1007.
+            self.counters.inc(Counter::PublishRejected);
+            return (response::text(400, "body must be UTF-8 text\n", close), keep(close));
         }
         let mut wire = BytesMut::with_capacity(5 + topic.len() + body.len());
         wire.put_slice(b"msg,");

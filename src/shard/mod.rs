@@ -285,6 +285,9 @@ impl State {
             self.counters.inc(Counter::ClosedByPeer);
             tracing::trace!(?id, errno, "peer closed");
             conn.life = Life::Aborted;
+            // A peer that half-closed may also have stopped reading: shut the socket so a
+            // write the kernel still holds fails now and the connection can be freed.
+            io::shutdown(conn.raw_fd());
         }
         self.to_reap.push(id);
     }
