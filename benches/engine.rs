@@ -8,7 +8,8 @@
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hdrhistogram::Histogram;
-use ringcast::pubsub::prepared::Prepared;
+use ringcast::ids::SpaceId;
+use ringcast::pubsub::prepared::{Encoding, Prepared};
 use ringcast::pubsub::topics::TopicTable;
 use ringcast::send::queue::{SendQueue, SendStatus};
 use ringcast::transport::ws::codec::{self, OpCode};
@@ -75,17 +76,17 @@ impl Room {
         let mut table = TopicTable::new();
         let topic = Bytes::from_static(b"bench");
         for i in 0..n as u32 {
-            table.subscribe(&topic, i);
+            table.subscribe(SpaceId(0), &topic, i);
         }
         Room { table, queues: (0..n).map(|_| SendQueue::new()).collect() }
     }
 
     /// Publish one message: encode once, queue to every member. Returns deliveries.
     fn publish(&mut self, seq: u64) -> usize {
-        let wire = Bytes::from(format!("msg,bench,{seq:020}"));
-        let p = Prepared::new(wire.slice(4..9), wire);
-        let tid = self.table.lookup(b"bench").unwrap();
-        let (frame, _) = p.ws_text_frame();
+        let topic = Bytes::from_static(b"bench");
+        let p = Prepared::new(SpaceId(0), topic.clone(), topic, Bytes::from(format!("{seq:020}")));
+        let tid = self.table.lookup(SpaceId(0), b"bench").unwrap();
+        let (frame, _) = p.encoding(Encoding::MuxWs);
         let mut n = 0;
         for m in self.table.members(tid) {
             if self.queues[m as usize].push(frame, BUDGET_BYTES) == SendStatus::Queued {

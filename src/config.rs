@@ -28,8 +28,11 @@ pub struct Config {
     pub backend: BackendChoice,
     /// Pin shard N to core N mod cores (less cache traffic, steadier latency).
     pub pin_shards: bool,
+    /// Per-connection and per-process limits (`[limits]`).
     pub limits: Limits,
+    /// Kernel-interface tuning (`[io]`).
     pub io: IoTuning,
+    /// The rooms chat page at `/` (`[demo]`).
     pub demo: DemoConfig,
     /// Services by URL prefix, in TOML as `[[service]]` tables.
     #[serde(rename = "service")]
@@ -125,16 +128,40 @@ pub enum ProtocolKind {
     Echo,
     /// Close every connection at once with 3000 "Go away!" (SockJS protocol tests).
     Close,
+    /// An application's handler, registered through [`App`](crate::App) (not in files).
+    #[serde(skip)]
+    Custom,
+}
+
+/// How clients reach a service: its front end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrontEndKind {
+    /// SockJS at `<prefix>` (every transport), and a raw WebSocket at `<prefix>/websocket`.
+    #[default]
+    Sockjs,
+    /// A raw WebSocket at `<prefix>` itself (e.g. `/broker`); nothing else under it.
+    Websocket,
 }
 
 /// One service, mounted at a URL prefix.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
-    /// URL prefix, e.g. `/rooms`; the raw WebSocket is `<prefix>/websocket`.
+    /// URL prefix, e.g. `/rooms`.
     pub prefix: String,
+    /// The front end: `sockjs` (default) or `websocket`.
+    #[serde(default)]
+    pub kind: FrontEndKind,
+    /// What the service speaks.
     pub protocol: ProtocolKind,
-    /// Serve `<prefix>/websocket`.
+    /// The topic space this service's topics live in. Absent: a space of its own, so
+    /// two services never share a topic by accident. Services naming the same space
+    /// share its topics (a room `news` of one is the room `news` of the other);
+    /// `POST /publish/<topic>` publishes into the space named `public`.
+    #[serde(default)]
+    pub topic_space: Option<String>,
+    /// SockJS: serve `<prefix>/websocket` and the session WebSocket transport.
     #[serde(default = "yes")]
     pub websocket: bool,
     /// Rooms: the allowed room names; absent = any room (dynamic rooms).
@@ -155,6 +182,32 @@ pub struct ServiceConfig {
     /// SockJS: the client script the iframe page loads (must start with `/` or `http`).
     #[serde(default = "default_sockjs_url")]
     pub sockjs_url: String,
+}
+
+impl ServiceConfig {
+    /// A service at `prefix` of front end `kind` speaking `protocol`, with every option
+    /// at its default.
+    ///
+    /// ```
+    /// use ringcast::config::{FrontEndKind, ProtocolKind, ServiceConfig};
+    /// let s = ServiceConfig::new("/rooms", FrontEndKind::Sockjs, ProtocolKind::Rooms);
+    /// assert_eq!(s.heartbeat_delay_ms, 25_000);
+    /// ```
+    pub fn new(prefix: &str, kind: FrontEndKind, protocol: ProtocolKind) -> ServiceConfig {
+        ServiceConfig {
+            prefix: prefix.to_string(),
+            kind,
+            protocol,
+            topic_space: None,
+            websocket: true,
+            rooms: None,
+            heartbeat_delay_ms: default_heartbeat_delay_ms(),
+            disconnect_delay_ms: default_disconnect_delay_ms(),
+            response_limit_bytes: default_response_limit_bytes(),
+            cookie_needed: false,
+            sockjs_url: default_sockjs_url(),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -286,6 +339,18 @@ impl Config {
                 return Err(ConfigError::Invalid(field, format!("{p} is declared twice")));
             }
             seen.push(p);
+            if s.kind == FrontEndKind::Websocket && !s.websocket {
+                return Err(ConfigError::Invalid(
+                    format!("service[{i}].websocket"),
+                    "a kind = \"websocket\" service cannot turn WebSocket off".into(),
+                ));
+            }
+            if s.topic_space.as_deref().is_some_and(|n| n.is_empty() || n.len() > 64) {
+                return Err(ConfigError::Invalid(
+                    format!("service[{i}].topic_space"),
+                    "a name of 1 to 64 bytes".into(),
+                ));
+            }
             if !(s.sockjs_url.starts_with('/') || s.sockjs_url.starts_with("http")) {
                 return Err(ConfigError::Invalid(
                     format!("service[{i}].sockjs_url"),
@@ -401,6 +466,8 @@ mod tests {
         let c = Config::embedded_default();
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert!(c.services.iter().any(|s| s.prefix == "/rooms" && s.protocol == ProtocolKind::Rooms));
+        assert_eq!(c.services[0].topic_space.as_deref(), Some("public"));
+        assert_eq!(c.services[0].kind, FrontEndKind::Sockjs);
     }
 
     #[test]
@@ -423,6 +490,20 @@ mod tests {
         assert!(Config::from_toml(bad).unwrap_err().to_string().contains("service[0].prefix"));
         let reserved = "[[service]]\nprefix='/metrics'\nprotocol='echo'\n";
         assert!(Config::from_toml(reserved).unwrap_err().to_string().contains("reserved"));
+    }
+
+    #[test]
+    fn front_end_kind_and_topic_space_are_checked() {
+        let ws = "[[service]]\nprefix='/b'\nkind='websocket'\nprotocol='echo'\n";
+        assert_eq!(Config::from_toml(ws).unwrap().services[0].kind, FrontEndKind::Websocket);
+        let off = format!("{ws}websocket = false\n");
+        assert!(Config::from_toml(&off).unwrap_err().to_string().contains("service[0].websocket"));
+        let bad = "[[service]]\nprefix='/b'\nkind='engine'\nprotocol='echo'\n";
+        assert!(Config::from_toml(bad).unwrap_err().to_string().contains("engine"));
+        let empty = "[[service]]\nprefix='/b'\nprotocol='rooms'\ntopic_space=''\n";
+        assert!(Config::from_toml(empty).unwrap_err().to_string().contains("topic_space"));
+        let custom = "[[service]]\nprefix='/b'\nprotocol='custom'\n";
+        assert!(Config::from_toml(custom).is_err(), "custom protocols come from code only");
     }
 
     #[test]

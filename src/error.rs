@@ -5,16 +5,19 @@
 //! connection-level error says whether the peer, the server or backpressure caused it;
 //! that picks the close code and the log level.
 
-pub use crate::transport::ws::error::WsError;
-pub use crate::transport::ws::handshake::HandshakeError;
+pub(crate) use crate::transport::ws::error::WsError;
+pub(crate) use crate::transport::ws::handshake::HandshakeError;
 
 /// A configuration that cannot be used. Printed as one line naming the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read: (path, reason).
     #[error("cannot read config file {0}: {1}")]
     Read(String, String),
+    /// Not valid TOML, or an unknown field: the parser's message.
     #[error("config: {0}")]
     Parse(String),
+    /// A value that cannot work: (field, what it must be).
     #[error("config: {0}: {1}")]
     Invalid(String, String),
 }
@@ -22,14 +25,28 @@ pub enum ConfigError {
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The requested I/O backend is not available (e.g. io_uring forced but blocked).
     #[error("backend: {0}")]
     Backend(String),
+    /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A shard's thread or backend could not start.
     #[error("cannot start shard {shard}: {source}")]
-    Shard { shard: usize, source: std::io::Error },
+    Shard {
+        /// The shard's index.
+        shard: usize,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A malformed or unacceptable HTTP request (the peer's fault). Maps to a status code.

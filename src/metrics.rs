@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 macro_rules! counters {
     ($($variant:ident => ($name:literal, $kind:literal, $help:literal)),* $(,)?) => {
-        /// Every metric ringcast exports.
+        /// Every metric ringcast exports (`GET /metrics`), readable in-process with
+        /// [`Server::metric`](crate::Server::metric).
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(usize)]
-        pub enum Counter { $($variant),* }
+        pub enum Counter { $(#[doc = concat!("`", $name, "` (", $kind, "): ", $help)] $variant),* }
         /// (Prometheus name, type, help) per [`Counter`], in declaration order.
         pub const METRICS: &[(&str, &str, &str)] = &[$(($name, $kind, $help)),*];
     };
@@ -49,6 +50,11 @@ counters! {
     SockjsPayloadErrors => ("ringcast_sockjs_payload_errors_total", "counter", "SockJS sends refused: payload missing or broken JSON (500)."),
     SockjsMigrations => ("ringcast_sockjs_migrations_total", "counter", "Requests moved to the shard that owns their SockJS session."),
     PublishRejected => ("ringcast_publish_rejected_total", "counter", "POST /publish requests refused (bad topic or a body that is not UTF-8)."),
+    HandlerPanics => ("ringcast_handler_panics_total", "counter", "Handler callbacks that panicked (each closed its connection with 1011)."),
+    HandleOps => ("ringcast_handle_ops_total", "counter", "Sends and closes received through connection handles."),
+    HandleOpsDropped => ("ringcast_handle_ops_dropped_total", "counter", "Handle operations for connections that had already closed."),
+    BusRequests => ("ringcast_bus_requests_total", "counter", "Requests sent to another shard (SockJS sends relayed to the session's owner)."),
+    BusRequestTimeouts => ("ringcast_bus_request_timeouts_total", "counter", "Requests to another shard not answered in time (the client got 503)."),
     WriteErrors => ("ringcast_write_errors_total", "counter", "Connections whose socket write failed."),
 }
 
@@ -80,10 +86,6 @@ impl Counters {
     pub fn set(&mut self, c: Counter, v: u64) {
         self.0[c as usize] = v;
     }
-
-    pub fn get(&self, c: Counter) -> u64 {
-        self.0[c as usize]
-    }
 }
 
 /// The published copy of one shard's counters.
@@ -99,10 +101,10 @@ impl Default for ShardStats {
 }
 
 impl ShardStats {
-    /// Publish a shard's counters (called by that shard only, once per tick).
-    pub fn store(&self, c: &Counters) {
-        for (slot, v) in self.values.iter().zip(c.0.iter()) {
-            slot.store(*v, Ordering::Relaxed);
+    /// Publish the sum of a shard's parts' counters (each part counts its own).
+    pub fn store_sum(&self, parts: &[&Counters]) {
+        for (i, slot) in self.values.iter().enumerate() {
+            slot.store(parts.iter().map(|c| c.0[i]).sum(), Ordering::Relaxed);
         }
     }
 
@@ -137,7 +139,7 @@ mod tests {
         let stats = [ShardStats::default(), ShardStats::default()];
         let mut c = Counters::default();
         c.add(Counter::Deliveries, 42);
-        stats[1].store(&c);
+        stats[1].store_sum(&[&c]);
         let text = render(&stats);
         assert!(text.contains("ringcast_deliveries_total{shard=\"1\"} 42"));
         assert!(text.contains("# TYPE ringcast_connections_open gauge"));

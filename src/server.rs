@@ -5,12 +5,15 @@
 //! shutdown (SIGINT/SIGTERM → every shard closes its connections politely within
 //! `limits.shutdown_grace_ms`). Does not own: anything a shard does.
 
+use crate::api::Publisher;
 use crate::config::Config;
 use crate::error::StartError;
+use crate::ids::ShardId;
 use crate::io::probe::{self, Selection};
 use crate::io::{Backend, BackendOptions};
 use crate::metrics::{self, ShardStats};
-use crate::pubsub::bus;
+use crate::pubsub::bus::{self, Remote};
+use crate::service::{CustomProtocol, ServiceTable};
 use crate::shard::{Shard, ShardContext};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
@@ -22,7 +25,7 @@ use std::thread::JoinHandle;
 /// Pending connections each listener queues before accepting.
 const LISTEN_BACKLOG: i32 = 4096;
 
-/// A running server.
+/// A running server. Dropping it stops it (as [`Server::stop`] does, ignoring errors).
 pub struct Server {
     addr: SocketAddr,
     selection: Selection,
@@ -30,13 +33,29 @@ pub struct Server {
     shutdown: Arc<AtomicBool>,
     wake_fds: Arc<[OwnedFd]>,
     stats: Arc<[ShardStats]>,
+    remote: Arc<Remote>,
+    services: Arc<ServiceTable>,
+    max_topic_bytes: usize,
     threads: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Server {
-    /// Validate `config`, pick the backend, bind, and start every shard.
+    /// Validate `config`, pick the backend, bind, and start every shard. The services
+    /// are those of the configuration; to add handlers, use [`App`](crate::App).
+    ///
+    /// ```no_run
+    /// let server = ringcast::Server::start(ringcast::Config::embedded_default())?;
+    /// println!("{}", server.startup_line());
+    /// server.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(config: Config) -> Result<Server, StartError> {
+        Server::start_with(config, Vec::new())
+    }
+
+    pub(crate) fn start_with(config: Config, custom: Vec<(String, CustomProtocol)>) -> Result<Server, StartError> {
         config.validate()?;
+        let services = Arc::new(ServiceTable::build(&config, custom)?);
         ignore_sigpipe();
         let selection = probe::select(config.backend).map_err(StartError::Backend)?;
         let shards = config.shard_count();
@@ -49,9 +68,27 @@ impl Server {
         let stats: Arc<[ShardStats]> = (0..shards).map(|_| ShardStats::default()).collect();
         let shutdown = Arc::new(AtomicBool::new(false));
         let config = Arc::new(config);
-        let ctx = Arc::new(ShardContext::new(config.clone(), stats.clone(), shutdown.clone()));
-        let buses = bus::build(wake_fds.clone(), config.limits.bus_capacity_batches);
-        let mut server = Server { addr, selection, shards, shutdown, wake_fds, stats, threads: Vec::new() };
+        let (buses, remote) = bus::build(wake_fds.clone(), config.limits.bus_capacity_batches);
+        let ctx = Arc::new(ShardContext {
+            config: config.clone(),
+            services: services.clone(),
+            stats: stats.clone(),
+            shutdown: shutdown.clone(),
+            remote: remote.clone(),
+        });
+        let max_topic_bytes = config.limits.max_topic_bytes;
+        let mut server = Server {
+            addr,
+            selection,
+            shards,
+            shutdown,
+            wake_fds,
+            stats,
+            remote,
+            services,
+            max_topic_bytes,
+            threads: Vec::new(),
+        };
         let (ready_tx, ready_rx) = mpsc::channel();
         for (index, (listener, bus_end)) in listeners.into_iter().zip(buses).enumerate() {
             let spawn = ShardSpawn { index, listener, bus_end, ctx: ctx.clone(), ready: ready_tx.clone() };
@@ -74,8 +111,14 @@ impl Server {
         &self.selection
     }
 
+    /// Number of shards (event-loop threads).
     pub fn shards(&self) -> usize {
         self.shards
+    }
+
+    /// A publisher for this server's topics, usable from any thread.
+    pub fn publisher(&self) -> Publisher {
+        Publisher::new(self.remote.clone(), self.services.clone(), self.max_topic_bytes)
     }
 
     /// Sum of a metric over all shards (published once per tick).
@@ -86,6 +129,11 @@ impl Server {
     /// One shard's value of a metric.
     pub fn shard_metric(&self, shard: usize, c: metrics::Counter) -> u64 {
         self.stats[shard].load(c)
+    }
+
+    /// The Prometheus text of every metric, as `GET /metrics` serves it.
+    pub fn metrics_text(&self) -> String {
+        metrics::render(&self.stats)
     }
 
     /// The startup line: version, backend and why, shards, address.
@@ -168,7 +216,8 @@ impl ShardSpawn {
                 match Backend::new(kind, self.listener, wake_raw, &opts) {
                     Ok(io) => {
                         let _ = self.ready.send(Ok(()));
-                        abort_on_panic(index, || Shard::new(index, io, self.bus_end, self.ctx).run())
+                        let shard = ShardId(index as u16);
+                        abort_on_panic(index, || Shard::new(shard, io, self.bus_end, self.ctx).run())
                     }
                     Err(source) => {
                         let _ = self.ready.send(Err(StartError::Shard { shard: index, source }));
@@ -265,7 +314,7 @@ fn ignore_sigpipe() {
 
 /// Block SIGINT/SIGTERM in this thread and all threads it spawns later, so that
 /// [`wait_for_signal`] receives them. Call before `Server::start`.
-pub fn block_shutdown_signals() {
+pub(crate) fn block_shutdown_signals() {
     // SAFETY: building a signal set and changing this thread's mask.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -277,7 +326,7 @@ pub fn block_shutdown_signals() {
 }
 
 /// Wait for SIGINT or SIGTERM; returns the signal's name.
-pub fn wait_for_signal() -> &'static str {
+pub(crate) fn wait_for_signal() -> &'static str {
     // SAFETY: sigwait on a set of blocked signals.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -292,21 +341,6 @@ pub fn wait_for_signal() -> &'static str {
             "SIGTERM"
         }
     }
-}
-
-/// Run the server until SIGINT/SIGTERM, then drain gracefully. Used by `ringcast serve`.
-pub fn run(config: Config) -> Result<(), StartError> {
-    block_shutdown_signals();
-    let server = Server::start(config)?;
-    println!("{}", server.startup_line());
-    let signal = wait_for_signal();
-    tracing::info!(signal, "shutting down");
-    println!("ringcast: {signal} received, closing connections");
-    let result = server.stop();
-    if let Err(e) = result {
-        tracing::error!(error = %e, "shard failed during shutdown");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{client_frame, Fleet, WsClient};
-use ringcast::io::probe::BackendChoice;
-use ringcast::metrics::Counter;
+use ringcast::BackendChoice;
+use ringcast::Counter;
 use ringcast::Server;
 use std::time::Duration;
 

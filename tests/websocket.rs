@@ -6,8 +6,8 @@
 mod common;
 
 use common::{client_frame, http_raw, WsClient};
-use ringcast::io::probe::BackendChoice;
-use ringcast::metrics::Counter;
+use ringcast::BackendChoice;
+use ringcast::Counter;
 use std::time::Duration;
 
 fn handshake_is_accepted_with_rfc_accept_key(b: BackendChoice) {

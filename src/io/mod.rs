@@ -155,6 +155,14 @@ impl Backend {
         }
     }
 
+    /// Cancel every operation the kernel holds (io_uring: synchronously, so their
+    /// completions are posted before this returns); epoll holds none.
+    pub fn cancel_all(&mut self) {
+        if let Backend::Uring(b) = self {
+            b.cancel_all();
+        }
+    }
+
     /// Submit queued operations and sleep until at least one event is ready or
     /// `timeout` passes. `None` means no timeout; `Some(ZERO)` does not sleep.
     pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {

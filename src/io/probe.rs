@@ -79,7 +79,9 @@ impl fmt::Display for BackendChoice {
 /// or "forced by RINGCAST_BACKEND".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
+    /// The backend every shard uses.
     pub kind: BackendKind,
+    /// Why, in words.
     pub reason: String,
 }
 

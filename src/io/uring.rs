@@ -391,6 +391,13 @@ impl UringIo {
         let _ = self.ring.submit();
     }
 
+    /// Cancel every request the kernel holds and wait (up to a second) until it has let
+    /// go of them; their completions follow in the completion queue.
+    pub fn cancel_all(&mut self) {
+        let timeout = Timespec::new().sec(DROP_CANCEL_TIMEOUT_SECS);
+        let _ = self.ring.submitter().register_sync_cancel(Some(timeout), CancelBuilder::any());
+    }
+
     /// Give the buffer lent through the last `Event::Data` back to the kernel.
     fn recycle_lent(&mut self) {
         if let Some(bid) = self.lent.take() {

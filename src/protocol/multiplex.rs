@@ -1,11 +1,15 @@
-//! websocket-multiplex in rooms mode (spec `multiplex.md` §2–§4).
+//! websocket-multiplex in rooms mode (spec `multiplex.md` §2–§4): ringcast's built-in
+//! pub/sub protocol.
 //!
-//! Owns: parsing `<type>,<topic>[,<payload>]` messages, the per-connection set of open
-//! topics, and turning `sub`/`msg`/`uns` into [`Action`]s. Anything malformed or out of
-//! state is silently ignored, as the spec requires (§1: "no error replies"). Does not
-//! own: room membership across connections (that is `pubsub::topics`).
+//! Owns: parsing `<type>,<topic>[,<payload>]` messages (also used by the channels
+//! protocol), the per-connection set of open topics, and turning `sub`/`msg`/`uns` into
+//! [`Action`]s in the service's topic space. Anything malformed or out of state is
+//! silently ignored, as the spec requires (§1: "no error replies"). Does not own: room
+//! membership across connections (that is `pubsub::topics`).
 
 use super::Action;
+use crate::ids::SpaceId;
+use crate::pubsub::prepared::Framing;
 use bytes::Bytes;
 
 /// Rooms configuration shared by every connection of a service.
@@ -51,94 +55,52 @@ impl RoomsState {
     }
 
     /// Topics currently open, in subscription order.
+    #[cfg(test)]
     pub fn open_topics(&self) -> &[Bytes] {
         &self.open
     }
 
-    /// Handle one text message; pushes at most one action.
+    /// Handle one text message of a member of `space`; pushes at most one action.
     ///
-    /// `msg` becomes the published wire text unchanged: `msg,T,P` in is `msg,T,P` out (§4).
-    pub fn on_message(&mut self, msg: &[u8], cfg: &RoomsConfig, out: &mut Vec<Action>) {
+    /// Members receive a published `msg,T,P` as `msg,T,P`, P byte-identical (§4).
+    pub fn on_message(&mut self, msg: &[u8], cfg: &RoomsConfig, space: SpaceId, out: &mut Vec<Action>) {
         let p = parse(msg);
         let Some(topic) = p.topic else { return };
         if topic.len() > cfg.max_topic_bytes {
             return;
         }
         match p.kind {
-            b"sub" => self.sub(topic, cfg, out),
+            b"sub" => self.sub(topic, cfg, space, out),
             b"msg" => {
                 if let Some(t) = self.find(topic) {
                     let topic = self.open[t].clone();
-                    out.push(Action::Publish { topic, wire: Bytes::copy_from_slice(msg) });
+                    let payload = Bytes::copy_from_slice(p.payload);
+                    out.push(Action::Publish { space, label: topic.clone(), topic, payload, except_self: false });
                 }
             }
             b"uns" => {
                 if let Some(t) = self.find(topic) {
                     let topic = self.open.swap_remove(t);
-                    out.push(Action::Unsubscribe { topic });
+                    out.push(Action::Unsubscribe { space, topic });
                 }
             }
             _ => {}
         }
     }
 
-    fn sub(&mut self, topic: &[u8], cfg: &RoomsConfig, out: &mut Vec<Action>) {
+    fn sub(&mut self, topic: &[u8], cfg: &RoomsConfig, space: SpaceId, out: &mut Vec<Action>) {
         let allowed = cfg.allow.as_ref().is_none_or(|rooms| rooms.iter().any(|r| r == topic));
         if !allowed || self.find(topic).is_some() || self.open.len() >= cfg.max_topics {
             return;
         }
         let topic = Bytes::copy_from_slice(topic);
         self.open.push(topic.clone());
-        out.push(Action::Subscribe { topic });
+        out.push(Action::Subscribe { space, topic, framing: Framing::Multiplex });
     }
 
     fn find(&self, topic: &[u8]) -> Option<usize> {
         self.open.iter().position(|t| t == topic)
     }
-}
-
-/// Channels of the reference plain-multiplex example (spec §6 items 1–7 and 18):
-/// `ann` and `bob` greet on `sub` and echo; `carl` echoes and ends on `bye`.
-pub const EXAMPLE_CHANNELS: [&[u8]; 3] = [b"ann", b"bob", b"carl"];
-
-/// Per-connection state of the plain-multiplex example service (§3 semantics).
-#[derive(Debug, Clone, Default)]
-pub struct ChannelsState {
-    open: Vec<Bytes>,
-}
-
-impl ChannelsState {
-    pub const fn new() -> Self {
-        ChannelsState { open: Vec::new() }
-    }
-
-    /// Handle one message; replies go to this connection only.
-    pub fn on_message(&mut self, msg: &[u8], out: &mut Vec<Action>) {
-        let p = parse(msg);
-        let Some(topic) = p.topic.filter(|t| EXAMPLE_CHANNELS.contains(t)) else { return };
-        let open = self.open.iter().position(|t| t == topic);
-        match (p.kind, open) {
-            (b"sub", None) => {
-                self.open.push(Bytes::copy_from_slice(topic));
-                if topic != b"carl" {
-                    reply(out, &[b"msg,", topic, b",", topic, b" says hi"]);
-                }
-            }
-            (b"msg", Some(i)) if topic == b"carl" && p.payload == b"bye" => {
-                self.open.swap_remove(i);
-                reply(out, &[b"uns,carl"]);
-            }
-            (b"msg", Some(_)) => reply(out, &[b"msg,", topic, b",", topic, b" echo: ", p.payload]),
-            (b"uns", Some(i)) => {
-                self.open.swap_remove(i);
-            }
-            _ => {}
-        }
-    }
-}
-
-fn reply(out: &mut Vec<Action>, parts: &[&[u8]]) {
-    out.push(Action::Reply { text: true, payload: Bytes::from(parts.concat()) });
 }
 
 #[cfg(test)]
@@ -149,10 +111,16 @@ mod tests {
         RoomsConfig { allow: None, max_topic_bytes: 256, max_topics: 8 }
     }
 
+    const SPACE: SpaceId = SpaceId(7);
+
     fn run(state: &mut RoomsState, cfg: &RoomsConfig, msg: &str) -> Vec<Action> {
         let mut out = Vec::new();
-        state.on_message(msg.as_bytes(), cfg, &mut out);
+        state.on_message(msg.as_bytes(), cfg, SPACE, &mut out);
         out
+    }
+
+    fn sub(topic: &str) -> Action {
+        Action::Subscribe { space: SPACE, topic: b(topic), framing: Framing::Multiplex }
     }
 
     fn b(s: &str) -> Bytes {
@@ -171,7 +139,7 @@ mod tests {
     #[test]
     fn checklist_8_sub_produces_no_message() {
         let mut s = RoomsState::new();
-        assert_eq!(run(&mut s, &cfg(), "sub,red"), vec![Action::Subscribe { topic: b("red") }]);
+        assert_eq!(run(&mut s, &cfg(), "sub,red"), vec![sub("red")]);
         assert_eq!(s.open_topics(), &[b("red")]);
     }
 
@@ -180,7 +148,9 @@ mod tests {
         let mut s = RoomsState::new();
         run(&mut s, &cfg(), "sub,red");
         let out = run(&mut s, &cfg(), "msg,red,hi,there");
-        assert_eq!(out, vec![Action::Publish { topic: b("red"), wire: b("msg,red,hi,there") }]);
+        let payload = b("hi,there");
+        let want = Action::Publish { space: SPACE, topic: b("red"), label: b("red"), payload, except_self: false };
+        assert_eq!(out, vec![want]);
     }
 
     #[test]
@@ -194,10 +164,10 @@ mod tests {
     fn checklist_11_14_uns_removes_and_resub_works() {
         let mut s = RoomsState::new();
         run(&mut s, &cfg(), "sub,red");
-        assert_eq!(run(&mut s, &cfg(), "uns,red"), vec![Action::Unsubscribe { topic: b("red") }]);
+        assert_eq!(run(&mut s, &cfg(), "uns,red"), vec![Action::Unsubscribe { space: SPACE, topic: b("red") }]);
         assert!(run(&mut s, &cfg(), "msg,red,2").is_empty());
         assert!(run(&mut s, &cfg(), "uns,red").is_empty());
-        assert_eq!(run(&mut s, &cfg(), "sub,red"), vec![Action::Subscribe { topic: b("red") }]);
+        assert_eq!(run(&mut s, &cfg(), "sub,red"), vec![sub("red")]);
     }
 
     #[test]
@@ -225,42 +195,6 @@ mod tests {
         assert_eq!(run(&mut s, &c, "sub,red").len(), 1);
         let open = RoomsConfig { allow: None, max_topic_bytes: 4, max_topics: 1 };
         assert!(run(&mut s, &open, "sub,x").is_empty(), "max_topics reached");
-    }
-
-    fn channels(state: &mut ChannelsState, msg: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        state.on_message(msg.as_bytes(), &mut out);
-        out.into_iter()
-            .map(|a| match a {
-                Action::Reply { payload, .. } => String::from_utf8(payload.to_vec()).unwrap(),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn checklist_1_to_6_plain_multiplex_channels() {
-        let mut s = ChannelsState::new();
-        assert_eq!(channels(&mut s, "sub,ann"), ["msg,ann,ann says hi"]);
-        assert_eq!(channels(&mut s, "msg,ann,hello,world"), ["msg,ann,ann echo: hello,world"]);
-        assert_eq!(channels(&mut s, "msg,ann"), ["msg,ann,ann echo: "]);
-        assert!(channels(&mut s, "msg,bob,x").is_empty());
-        for m in ["sub,zzz", "msg,zzz,x", "foo,ann", "sub", ""] {
-            assert!(channels(&mut s, m).is_empty(), "{m:?}");
-        }
-        assert!(channels(&mut s, "sub,ann").is_empty());
-        assert!(channels(&mut s, "uns,ann").is_empty());
-        assert!(channels(&mut s, "msg,ann,after-uns").is_empty());
-        assert_eq!(channels(&mut s, "sub,ann"), ["msg,ann,ann says hi"]);
-    }
-
-    #[test]
-    fn checklist_18_carl_ends_on_bye() {
-        let mut s = ChannelsState::new();
-        assert!(channels(&mut s, "sub,carl").is_empty());
-        assert_eq!(channels(&mut s, "msg,carl,x"), ["msg,carl,carl echo: x"]);
-        assert_eq!(channels(&mut s, "msg,carl,bye"), ["uns,carl"]);
-        assert!(channels(&mut s, "msg,carl,again").is_empty());
     }
 
     #[test]

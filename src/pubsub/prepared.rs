@@ -1,83 +1,194 @@
 //! A published message, encoded at most once per wire format per process.
 //!
-//! Owns: the immutable payload of one publish and its encodings, each built lazily on
-//! first use and then shared (`Bytes`) by every subscriber on every shard. Does not own:
-//! delivery. Adding a transport means adding a field here, never a per-subscriber encode.
+//! Owns: the protocol-neutral content of one publish — topic space, topic, the label a
+//! multiplex member sees it under, the payload and where it came from — and its
+//! [`Encoding`]s, each built lazily on first use and then shared (`Bytes`) by every
+//! subscriber on every shard. Does not own: delivery. A new protocol or transport adds
+//! an `Encoding` variant here, never a per-subscriber encode.
 
-use crate::transport::sockjs;
+use crate::ids::{Member, ShardId, SpaceId};
+use crate::transport::sockjs::framing;
 use crate::transport::ws::codec::{self, OpCode};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::{Arc, OnceLock};
+
+/// How a member's protocol presents a published (topic, payload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// The payload alone (application handlers).
+    Plain,
+    /// `msg,<label>,<payload>` (websocket-multiplex rooms and channels, spec multiplex §4).
+    Multiplex,
+}
+
+/// What carries a member's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// A raw WebSocket: one text frame per message.
+    Ws,
+    /// A SockJS WebSocket: one text frame `a[<quoted>]` per message (sockjs §8.1).
+    SockjsWs,
+    /// A SockJS HTTP-transport session: the quoted message joins the session's next
+    /// `a[...]` frame (sockjs §6).
+    SockjsSession,
+}
+
+/// A wire format: a [`Framing`] on a [`Carrier`]. A membership stores its encoding, so
+/// delivery picks the frame without looking at the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Encoding {
+    PlainWs,
+    PlainSockjsWs,
+    PlainSockjsQuoted,
+    MuxWs,
+    MuxSockjsWs,
+    MuxSockjsQuoted,
+}
+
+/// Number of [`Encoding`] variants.
+const ENCODINGS: usize = 6;
+
+impl Encoding {
+    pub fn new(framing: Framing, carrier: Carrier) -> Encoding {
+        match (framing, carrier) {
+            (Framing::Plain, Carrier::Ws) => Encoding::PlainWs,
+            (Framing::Plain, Carrier::SockjsWs) => Encoding::PlainSockjsWs,
+            (Framing::Plain, Carrier::SockjsSession) => Encoding::PlainSockjsQuoted,
+            (Framing::Multiplex, Carrier::Ws) => Encoding::MuxWs,
+            (Framing::Multiplex, Carrier::SockjsWs) => Encoding::MuxSockjsWs,
+            (Framing::Multiplex, Carrier::SockjsSession) => Encoding::MuxSockjsQuoted,
+        }
+    }
+
+    pub(crate) fn framing(self) -> Framing {
+        match self {
+            Encoding::PlainWs | Encoding::PlainSockjsWs | Encoding::PlainSockjsQuoted => Framing::Plain,
+            _ => Framing::Multiplex,
+        }
+    }
+
+    pub(crate) fn carrier(self) -> Carrier {
+        match self {
+            Encoding::PlainWs | Encoding::MuxWs => Carrier::Ws,
+            Encoding::PlainSockjsWs | Encoding::MuxSockjsWs => Carrier::SockjsWs,
+            Encoding::PlainSockjsQuoted | Encoding::MuxSockjsQuoted => Carrier::SockjsSession,
+        }
+    }
+}
+
+/// The member that published a message, so "broadcast to the others" can skip it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub(crate) shard: ShardId,
+    pub(crate) member: Member,
+}
 
 /// One published message. Shared across shards as `Arc<Prepared>`.
 #[derive(Debug)]
 pub struct Prepared {
-    /// The room it was published to (a slice of `wire`, no copy).
+    space: SpaceId,
     topic: Bytes,
-    /// The application message exactly as members receive it, e.g. `msg,red,hi`.
-    wire: Bytes,
-    /// Raw WebSocket text frame carrying `wire` (built on first use).
-    ws_text: OnceLock<Bytes>,
-    /// `wire` as a SockJS-escaped JSON string, for HTTP-transport sessions' `a[...]`.
-    sockjs_quoted: OnceLock<Bytes>,
-    /// WebSocket text frame carrying the SockJS frame `a[<quoted wire>]`.
-    sockjs_ws: OnceLock<Bytes>,
+    /// The name a multiplex member sees: the topic for rooms, the channel for a
+    /// channel's own topics.
+    label: Bytes,
+    /// UTF-8 text (checked where a publish enters the server).
+    payload: Bytes,
+    /// Set for a broadcast that skips its sender.
+    skip: Option<Origin>,
+    encoded: [OnceLock<Bytes>; ENCODINGS],
 }
 
 impl Prepared {
-    pub fn new(topic: Bytes, wire: Bytes) -> Arc<Prepared> {
-        Arc::new(Prepared {
-            topic,
-            wire,
-            ws_text: OnceLock::new(),
-            sockjs_quoted: OnceLock::new(),
-            sockjs_ws: OnceLock::new(),
-        })
+    /// A message for topic `topic` of `space`. `payload` must be UTF-8.
+    pub fn new(space: SpaceId, topic: Bytes, label: Bytes, payload: Bytes) -> Arc<Prepared> {
+        Prepared::build(space, topic, label, payload, None)
     }
 
-    pub fn topic(&self) -> &Bytes {
+    /// A message that every member except `origin` receives.
+    pub(crate) fn except(
+        space: SpaceId,
+        topic: Bytes,
+        label: Bytes,
+        payload: Bytes,
+        origin: Origin,
+    ) -> Arc<Prepared> {
+        Prepared::build(space, topic, label, payload, Some(origin))
+    }
+
+    fn build(space: SpaceId, topic: Bytes, label: Bytes, payload: Bytes, skip: Option<Origin>) -> Arc<Prepared> {
+        debug_assert!(std::str::from_utf8(&payload).is_ok());
+        Arc::new(Prepared { space, topic, label, payload, skip, encoded: Default::default() })
+    }
+
+    pub(crate) fn space(&self) -> SpaceId {
+        self.space
+    }
+
+    pub(crate) fn topic(&self) -> &Bytes {
         &self.topic
     }
 
-    pub fn wire(&self) -> &Bytes {
-        &self.wire
+    /// The member to skip, if this is a broadcast to the others.
+    pub(crate) fn skip(&self) -> Option<Origin> {
+        self.skip
     }
 
-    /// The raw WebSocket text frame, and whether this call built it (for the
-    /// `frames_encoded` counter, which proves "encode once").
-    pub fn ws_text_frame(&self) -> (&Bytes, bool) {
+    /// The bytes of `enc`, and whether this call built them (the `frames_encoded`
+    /// counter, which proves "encode once"). Hot path after the first call: one load.
+    #[inline]
+    pub fn encoding(&self, enc: Encoding) -> (&Bytes, bool) {
         let mut built = false;
-        let frame = self.ws_text.get_or_init(|| {
+        let bytes = self.encoded[enc as usize].get_or_init(|| {
             built = true;
-            let mut out = BytesMut::with_capacity(codec::header_len(self.wire.len()) + self.wire.len());
-            codec::encode_header(&mut out, true, OpCode::Text, self.wire.len());
-            out.extend_from_slice(&self.wire);
-            out.freeze()
+            self.encode(enc)
         });
-        (frame, built)
+        (bytes, built)
     }
 
-    /// The SockJS-escaped JSON string of `wire`, and whether this call built it.
-    pub fn sockjs_quoted(&self) -> (&Bytes, bool) {
-        let mut built = false;
-        let q = self.sockjs_quoted.get_or_init(|| {
-            built = true;
-            sockjs::framing::quote(&String::from_utf8_lossy(&self.wire))
-        });
-        (q, built)
+    #[cold]
+    fn encode(&self, enc: Encoding) -> Bytes {
+        match enc.carrier() {
+            Carrier::Ws => self.ws_text_frame(enc.framing()),
+            Carrier::SockjsSession => self.quoted(enc.framing()),
+            Carrier::SockjsWs => {
+                let quoted_enc = Encoding::new(enc.framing(), Carrier::SockjsSession);
+                let (quoted, _) = self.encoding(quoted_enc);
+                let inner = framing::messages_frame(std::slice::from_ref(quoted));
+                codec::frame(OpCode::Text, &inner)
+            }
+        }
     }
 
-    /// The WebSocket text frame `a[<quoted wire>]` for SockJS WebSocket members, and
-    /// whether this call built it.
-    pub fn sockjs_ws_frame(&self) -> (&Bytes, bool) {
-        let mut built = false;
-        let frame = self.sockjs_ws.get_or_init(|| {
-            built = true;
-            let (quoted, _) = self.sockjs_quoted();
-            let inner = sockjs::framing::messages_frame(std::slice::from_ref(quoted));
-            codec::frame(OpCode::Text, &inner)
-        });
-        (frame, built)
+    /// The message text of `framing` as parts (no copy).
+    fn parts(&self, framing: Framing) -> ([&[u8]; 4], usize) {
+        match framing {
+            Framing::Plain => ([&self.payload[..], b"", b"", b""], self.payload.len()),
+            Framing::Multiplex => {
+                let parts = [&b"msg,"[..], &self.label[..], b",", &self.payload[..]];
+                (parts, 5 + self.label.len() + self.payload.len())
+            }
+        }
+    }
+
+    fn ws_text_frame(&self, framing: Framing) -> Bytes {
+        let (parts, len) = self.parts(framing);
+        let mut out = BytesMut::with_capacity(codec::header_len(len) + len);
+        codec::encode_header(&mut out, true, OpCode::Text, len);
+        for part in parts {
+            out.put_slice(part);
+        }
+        out.freeze()
+    }
+
+    fn quoted(&self, framing: Framing) -> Bytes {
+        let (parts, len) = self.parts(framing);
+        let text: Vec<std::borrow::Cow<'_, str>> =
+            parts.iter().map(|p| String::from_utf8_lossy(p)).collect();
+        let refs: Vec<&str> = text.iter().map(|t| t.as_ref()).collect();
+        let mut out = BytesMut::with_capacity(len + 2);
+        framing::quote_parts_into(&mut out, &refs);
+        out.freeze()
     }
 }
 
@@ -85,14 +196,41 @@ impl Prepared {
 mod tests {
     use super::*;
 
+    fn msg(payload: &'static str) -> Arc<Prepared> {
+        Prepared::new(SpaceId(0), Bytes::from_static(b"red"), Bytes::from_static(b"red"), Bytes::from_static(payload.as_bytes()))
+    }
+
     #[test]
-    fn ws_frame_is_built_once_and_shared() {
-        let p = Prepared::new(Bytes::from_static(b"red"), Bytes::from_static(b"msg,red,hi"));
-        let (a, built_a) = p.ws_text_frame();
+    fn each_encoding_is_built_once_and_shared() {
+        let p = msg("hi");
+        let (a, built_a) = p.encoding(Encoding::MuxWs);
         let a_ptr = a.as_ptr();
-        let (b, built_b) = p.ws_text_frame();
+        let (b, built_b) = p.encoding(Encoding::MuxWs);
         assert!(built_a && !built_b);
         assert_eq!(a_ptr, b.as_ptr(), "same allocation");
         assert_eq!(&b[..], b"\x81\x0amsg,red,hi");
+    }
+
+    #[test]
+    fn every_encoding_has_its_bytes() {
+        let p = msg("q\"\\\u{2028}");
+        // WebSocket frames: a 2-byte header (text, short payload), then the text.
+        let text = |e, skip: usize| String::from_utf8(p.encoding(e).0[skip..].to_vec()).unwrap();
+        assert_eq!(text(Encoding::PlainWs, 2), "q\"\\\u{2028}");
+        assert_eq!(text(Encoding::MuxWs, 2), "msg,red,q\"\\\u{2028}");
+        assert_eq!(text(Encoding::PlainSockjsQuoted, 0), r#""q\"\\\u2028""#);
+        assert_eq!(text(Encoding::MuxSockjsQuoted, 0), r#""msg,red,q\"\\\u2028""#);
+        assert_eq!(text(Encoding::MuxSockjsWs, 2), r#"a["msg,red,q\"\\\u2028"]"#);
+        assert_eq!(text(Encoding::PlainSockjsWs, 2), r#"a["q\"\\\u2028"]"#);
+    }
+
+    #[test]
+    fn encodings_round_trip_their_parts() {
+        for framing in [Framing::Plain, Framing::Multiplex] {
+            for carrier in [Carrier::Ws, Carrier::SockjsWs, Carrier::SockjsSession] {
+                let e = Encoding::new(framing, carrier);
+                assert_eq!((e.framing(), e.carrier()), (framing, carrier));
+            }
+        }
     }
 }

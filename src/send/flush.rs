@@ -40,7 +40,9 @@ pub fn flush(
     stats: &mut FlushStats,
 ) -> FlushOutcome {
     loop {
-        let Some(iov) = queue.start_write() else { return FlushOutcome::Drained };
+        let Some(iov) = queue.start_write() else {
+            return if queue.in_flight() { FlushOutcome::InFlight } else { FlushOutcome::Drained };
+        };
         stats.writes += 1;
         // SAFETY: the iovecs point into `queue`'s in-flight segments, which stay alive and
         // unmodified until `queue.written` (called on Done here, or on Event::Written).
@@ -57,7 +59,7 @@ pub fn flush(
                 return FlushOutcome::Blocked;
             }
             WriteStart::Failed(errno) => {
-                queue.discard();
+                queue.write_failed();
                 return FlushOutcome::Failed(errno);
             }
         }

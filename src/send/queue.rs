@@ -7,8 +7,23 @@
 //! once per tick (DESIGN §1 "write once per tick").
 //!
 //! Memory: an idle queue holds no heap allocation.
+//!
+//! Safety of kernel-held memory: while a write is in flight (io_uring holds its iovecs
+//! and the buffers they point at), nothing in the safe API frees them. `discard` keeps
+//! them until the write's completion; dropping a queue with a write in flight leaks them
+//! (and counts it in [`writes_leaked`]) rather than hand the kernel freed memory.
 
 use bytes::{Buf, Bytes, BytesMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Queues dropped while the kernel still held their write (see the module docs).
+static WRITES_LEAKED: AtomicU64 = AtomicU64::new(0);
+
+/// How many queues were dropped with a write in flight, process-wide. The shard waits
+/// for every completion before freeing its connections, so this stays 0.
+pub fn writes_leaked() -> u64 {
+    WRITES_LEAKED.load(Ordering::Relaxed)
+}
 
 /// Frames up to this size are copied into the coalescing buffer: a copy of a few
 /// hundred bytes costs less than an extra iovec and keeps most writes to one segment.
@@ -43,6 +58,10 @@ pub struct SendQueue {
     queued_bytes: usize,
     /// Of `queued_bytes`, those described by the write in flight.
     inflight_bytes: usize,
+    /// A write of `inflight` was started and its outcome is not known yet.
+    in_flight: bool,
+    /// The socket failed while a write was in flight: drop everything on its completion.
+    discard_on_completion: bool,
 }
 
 // SAFETY: the raw pointers in `iov` point into `inflight`'s `Bytes`, owned by this
@@ -58,7 +77,14 @@ impl SendQueue {
             iov: Vec::new(),
             queued_bytes: 0,
             inflight_bytes: 0,
+            in_flight: false,
+            discard_on_completion: false,
         }
+    }
+
+    /// A write is in flight: the kernel may still read its buffers.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight
     }
 
     /// Bytes not yet written (queued + in flight).
@@ -108,16 +134,19 @@ impl SendQueue {
     /// Describe the next write: the unwritten rest of the previous one (after a partial
     /// or refused write), else everything queued. `None` when nothing is queued. The
     /// returned iovecs stay valid until [`SendQueue::written`] or [`SendQueue::discard`].
-    /// The caller must not call this again while the kernel still holds a write.
+    /// Returns `None` as well while a write is already in flight.
     pub fn start_write(&mut self) -> Option<&[libc::iovec]> {
-        if !self.inflight.is_empty() {
-            return self.rebuild_iov();
-        }
-        self.seal_tail();
-        if self.pending.is_empty() {
+        if self.in_flight || self.discard_on_completion {
             return None;
         }
-        std::mem::swap(&mut self.pending, &mut self.inflight);
+        if self.inflight.is_empty() {
+            self.seal_tail();
+            if self.pending.is_empty() {
+                return None;
+            }
+            std::mem::swap(&mut self.pending, &mut self.inflight);
+        }
+        self.in_flight = true;
         self.rebuild_iov()
     }
 
@@ -134,6 +163,11 @@ impl SendQueue {
     /// Account for `n` bytes written by the write in flight. Returns true when the
     /// whole write is done (false: a partial write; call `start_write` again).
     pub fn written(&mut self, mut n: usize) -> bool {
+        self.in_flight = false;
+        if std::mem::take(&mut self.discard_on_completion) {
+            *self = SendQueue::new();
+            return true;
+        }
         self.queued_bytes -= n;
         self.inflight_bytes = 0;
         let mut done = 0;
@@ -156,10 +190,32 @@ impl SendQueue {
         }
     }
 
-    /// Drop everything after the socket failed: no write is in flight any more (the
-    /// kernel has reported it), so every buffer can go.
-    pub fn discard(&mut self) {
+    /// The write in flight failed: the kernel is done with it; drop everything.
+    pub fn write_failed(&mut self) {
+        self.in_flight = false;
+        self.discard_on_completion = false;
         *self = SendQueue::new();
+    }
+
+    /// The completion of the write in flight: `result` bytes written, or `-errno`.
+    pub fn write_failed_or_done(&mut self, result: i32) {
+        if result < 0 {
+            self.write_failed();
+        } else {
+            self.written(result as usize);
+        }
+    }
+
+    /// Drop everything queued (the connection is going away). A write in flight keeps
+    /// its buffers until its completion ([`SendQueue::written`] / `write_failed`).
+    pub fn discard(&mut self) {
+        if !self.in_flight {
+            *self = SendQueue::new();
+            return;
+        }
+        self.pending = Vec::new();
+        self.tail = BytesMut::new();
+        self.discard_on_completion = true;
     }
 
     /// After a burst, give back capacity so idle connections cost nothing.
@@ -171,6 +227,17 @@ impl SendQueue {
             if self.tail.capacity() > 64 * 1024 {
                 self.tail = BytesMut::new();
             }
+        }
+    }
+}
+
+impl Drop for SendQueue {
+    /// Never free what the kernel may still read: leak a write in flight instead.
+    fn drop(&mut self) {
+        if self.in_flight {
+            WRITES_LEAKED.fetch_add(1, Ordering::Relaxed);
+            std::mem::forget(std::mem::take(&mut self.inflight));
+            std::mem::forget(std::mem::take(&mut self.iov));
         }
     }
 }
@@ -258,6 +325,32 @@ mod tests {
         assert_eq!(q.pending_bytes(), 3);
         assert!(!q.written(2));
         assert_eq!(q.pending_bytes(), 6, "unwritten rest of the write counts until resubmitted");
+    }
+
+    #[test]
+    fn a_write_in_flight_survives_discard_until_its_completion() {
+        let mut q = SendQueue::new();
+        let _ = q.push(&Bytes::from(vec![1u8; 4000]), 1 << 20);
+        let ptr = q.start_write().unwrap()[0].iov_base;
+        assert!(q.in_flight());
+        assert!(q.start_write().is_none(), "one write at a time");
+        let _ = q.push(&Bytes::from_static(b"later"), 1 << 20);
+        q.discard();
+        assert!(q.in_flight());
+        assert_eq!(q.inflight[0].as_ptr() as *mut libc::c_void, ptr, "the kernel's buffer is still owned");
+        assert!(q.start_write().is_none(), "nothing new starts after discard");
+        assert!(q.written(10));
+        assert!(q.is_empty() && !q.in_flight());
+    }
+
+    #[test]
+    fn dropping_a_queue_in_flight_leaks_instead_of_freeing() {
+        let before = writes_leaked();
+        let mut q = SendQueue::new();
+        let _ = q.push(&Bytes::from_static(b"abc"), 100);
+        q.start_write().unwrap();
+        drop(q);
+        assert_eq!(writes_leaked(), before + 1);
     }
 
     #[test]

@@ -1,49 +1,50 @@
 //! The shard's HTTP phase: requests before (or instead of) a WebSocket upgrade.
 //!
-//! Owns: buffering an incomplete request, answering the built-in endpoints
-//! (`/healthz`, `/metrics`, `POST /publish/<topic>`), refusing bad requests with a
-//! clear status, and switching a connection to WebSocket after a valid handshake.
-//! Does not own: request parsing (`http::request`) or handshake rules
-//! (`transport::ws::handshake`).
+//! Owns: buffering an incomplete request, routing a complete one to the built-in
+//! endpoints (`/healthz`, `/metrics`, `/`, `POST /publish/<topic>`) or to its service's
+//! front end, refusing bad requests with a clear status, and answering. Does not own:
+//! request parsing (`http::request`), the front ends (`shard::sockjs`, `shard::ws`).
 
-use super::conn::{ConnId, Life, Phase, WsConn};
-use super::{initial_protocol, mark_dirty, Member, State};
-use crate::error::{HandshakeError, HttpError};
+use super::conns::{Life, Phase};
+use super::State;
+use crate::error::HttpError;
 use crate::http::request::{self, Request};
 use crate::http::response;
 use crate::http::route::{route, Route};
+use crate::ids::{ConnId, ServiceId, ShardId};
 use crate::metrics::{self, Counter};
-use crate::protocol::{echo, ProtocolState};
-use crate::pubsub::prepared::Prepared;
-use crate::transport::ws::handshake::{self, HandshakeHeaders};
-use crate::transport::ws::reader::MessageReader;
-use bytes::{BufMut, Bytes, BytesMut};
+use crate::pubsub::prepared::{Carrier, Prepared};
+use crate::service::PUBLIC_SPACE;
+use bytes::Bytes;
 
 /// What to do after answering a request.
 pub(super) enum Next {
     KeepAlive,
     Close,
-    /// Switch to WebSocket (`sockjs`: SockJS framing, else raw).
-    Upgrade {
-        service: usize,
-        sockjs: bool,
-    },
+    /// Switch to WebSocket with this carrier.
+    Upgrade { service: ServiceId, carrier: Carrier },
     /// The request names a SockJS session owned by shard `owner`: move the socket there.
-    Migrate {
-        owner: usize,
-    },
-    /// The response stays open as a SockJS session's receiver; parse nothing more now.
-    Attached,
+    Migrate { owner: ShardId },
+    /// The response is held open (a SockJS receiver, or an answer from another shard):
+    /// parse nothing more now.
+    Held,
+}
+
+/// One complete request: parsed head, raw head bytes and body.
+pub(super) struct Incoming<'a> {
+    pub(super) req: &'a Request,
+    pub(super) head: &'a [u8],
+    pub(super) body: &'a [u8],
 }
 
 impl State {
     /// Append input to the connection's request buffer and answer complete requests.
-    pub(super) fn on_http_data(&mut self, id: ConnId, data: &mut [u8]) {
+    pub(super) fn on_http_data(&mut self, id: ConnId, data: &[u8]) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         let Phase::Http { buf } = &mut conn.phase else { return };
         buf.extend_from_slice(data);
         loop {
-            let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) else { return };
+            let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open() && !c.is_holding()) else { return };
             let Phase::Http { buf } = &mut conn.phase else { return };
             let limits = &self.ctx.config.limits;
             let (req, head_len) =
@@ -66,14 +67,15 @@ impl State {
             }
             let rest = buf.split_off(total);
             let request = std::mem::replace(buf, rest);
-            conn.opened_ms = self.now_ms; // the next request's handshake timer starts now
+            conn.opened_ms = self.clock.now_ms; // the next request's handshake timer starts now
             self.counters.inc(Counter::HttpRequests);
             let body = chunked_body.as_deref().unwrap_or(&request[head_len..]);
-            match self.answer(id, &req, body) {
+            let incoming = Incoming { req: &req, head: &request[..head_len], body };
+            match self.answer(id, &incoming) {
                 Next::KeepAlive => continue,
                 Next::Close => return self.close_after_response(id),
-                Next::Upgrade { service, sockjs } => return self.upgrade(id, service, sockjs),
-                Next::Attached => return,
+                Next::Upgrade { service, carrier } => return self.upgrade(id, service, carrier, &request[..head_len]),
+                Next::Held => return,
                 Next::Migrate { owner } => return self.start_migration(id, owner, request),
             }
         }
@@ -87,147 +89,119 @@ impl State {
         self.close_after_response(id);
     }
 
-    fn answer(&mut self, id: ConnId, req: &Request, body: &[u8]) -> Next {
+    fn answer(&mut self, id: ConnId, inc: &Incoming<'_>) -> Next {
+        let req = inc.req;
         let close = req.close;
-        let services = &self.ctx.config.services;
-        let (resp, next) = match route(&req.path, services) {
-            Route::Healthz => (response::text(200, "ok\n", close), keep(close)),
+        let resp = match route(&req.path, &self.ctx.services) {
+            Route::Healthz => response::text(200, "ok\n", close),
             Route::Demo if self.demo_available() && req.method == "GET" => {
                 let page = demo_page(&self.ctx.config.demo);
-                (
-                    response::build(200, &[], Some("text/html; charset=UTF-8"), page.as_bytes(), close),
-                    keep(close),
-                )
+                response::build(200, &[], Some("text/html; charset=UTF-8"), page.as_bytes(), close)
             }
-            Route::Demo => (response::text(404, "Not found\n", close), keep(close)),
+            Route::Demo => response::text(404, "Not found\n", close),
             Route::Metrics => {
                 let text = metrics::render(&self.ctx.stats);
-                (
-                    response::build(200, &[], Some("text/plain; version=0.0.4"), text.as_bytes(), close),
-                    keep(close),
-                )
+                response::build(200, &[], Some("text/plain; version=0.0.4"), text.as_bytes(), close)
             }
-            Route::Publish { topic } if req.method == "POST" => self.publish_http(topic, body, close),
-            Route::Publish { .. } => {
-                (response::build(405, &[("Allow", "POST")], None, b"", close), keep(close))
-            }
-            Route::Service { service, rest } => return self.answer_service(id, req, body, service, rest),
-            Route::NotFound => (response::text(404, "Not found\n", close), keep(close)),
+            Route::Publish { topic } if req.method == "POST" => self.publish_http(topic, req, inc.body),
+            Route::Publish { .. } => response::build(405, &[("Allow", "POST")], None, b"", close),
+            Route::SockJs { service, rest } => return self.answer_sockjs(id, inc, service, rest),
+            Route::RawWs { service } => return self.websocket_handshake(id, req, service, Carrier::Ws),
+            Route::NotFound => response::text(404, "Not found\n", close),
         };
-        if resp.starts_with(b"HTTP/1.1 4") {
+        self.reply(id, resp, close)
+    }
+
+    /// Queue a complete response; count errors; keep the connection or close it.
+    pub(super) fn reply(&mut self, id: ConnId, resp: Bytes, close: bool) -> Next {
+        if resp.starts_with(b"HTTP/1.1 4") || resp.starts_with(b"HTTP/1.1 5") {
             self.counters.inc(Counter::HttpErrors);
         }
         self.respond(id, resp);
-        next
+        if close {
+            Next::Close
+        } else {
+            Next::KeepAlive
+        }
     }
 
     /// The demo page needs its rooms service to exist.
     fn demo_available(&self) -> bool {
         let demo = &self.ctx.config.demo;
-        demo.enabled && self.ctx.config.services.iter().any(|s| s.prefix == demo.service)
-    }
-
-    /// Validate a WebSocket upgrade on a service path and answer 101 or the refusal.
-    pub(super) fn websocket_handshake(
-        &mut self,
-        id: ConnId,
-        req: &Request,
-        service: usize,
-        sockjs: bool,
-    ) -> Next {
-        match validate_handshake(req) {
-            Ok(accept) => {
-                self.respond(id, Bytes::from(handshake::response_101(&accept)));
-                Next::Upgrade { service, sockjs }
-            }
-            Err(e) => {
-                self.counters.inc(Counter::WsHandshakeRejected);
-                self.counters.inc(Counter::HttpErrors);
-                let names_version = sockjs && req.ws_version.is_some();
-                self.respond(id, handshake_error_response(&e, names_version));
-                Next::Close
-            }
-        }
+        demo.enabled && self.ctx.services.by_prefix(&demo.service).is_some()
     }
 
     /// Park the request's bytes (and anything after them) for the owner shard.
-    fn start_migration(&mut self, id: ConnId, owner: usize, mut request: Vec<u8>) {
+    fn start_migration(&mut self, id: ConnId, owner: ShardId, mut request: Vec<u8>) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         if let Phase::Http { buf } = &mut conn.phase {
             request.extend_from_slice(buf);
             *buf = request;
         }
         conn.life = Life::Migrating { owner };
-        self.migrating.push((id, owner));
+        self.conns.migrating.push((id, owner));
     }
 
-    /// `POST /publish/<topic>`: the body becomes `msg,<topic>,<body>` to every member.
-    fn publish_http(&mut self, topic: &str, body: &[u8], close: bool) -> (Bytes, Next) {
+    /// `POST /publish/<topic>[?service=<prefix>]`: the body goes to every member of the
+    /// topic in the `public` topic space (or that service's space), each in its
+    /// protocol's form (a rooms member gets `msg,<topic>,<body>`).
+    fn publish_http(&mut self, topic: &str, req: &Request, body: &[u8]) -> Bytes {
+        let close = req.close;
         if topic.contains(',') || topic.len() > self.ctx.config.limits.max_topic_bytes {
             self.counters.inc(Counter::PublishRejected);
-            return (response::text(400, "invalid topic\n", close), keep(close));
+            return response::text(400, "invalid topic\n", close);
         }
         if std::str::from_utf8(body).is_err() {
             // Members receive text frames; a non-UTF-8 text frame would make every raw
             // WebSocket client fail the connection with 1007.
             self.counters.inc(Counter::PublishRejected);
-            return (response::text(400, "body must be UTF-8 text\n", close), keep(close));
+            return response::text(400, "body must be UTF-8 text\n", close);
         }
-        let mut wire = BytesMut::with_capacity(5 + topic.len() + body.len());
-        wire.put_slice(b"msg,");
-        wire.put_slice(topic.as_bytes());
-        wire.put_u8(b',');
-        wire.put_slice(body);
-        let wire = wire.freeze();
-        let topic = wire.slice(4..4 + topic.len());
-        self.publish(Prepared::new(topic, wire));
-        (response::build(204, &[], None, b"", close), keep(close))
+        let space = match query_value(&req.query, "service") {
+            Some(prefix) => match self.ctx.services.by_prefix(&prefix) {
+                Some(s) => s.space,
+                None => return response::text(404, &format!("no service at {prefix}\n"), close),
+            },
+            None => match self.ctx.services.named_space(PUBLIC_SPACE) {
+                Some(space) => space,
+                None => {
+                    let msg = "no topic space named \"public\": add ?service=<prefix>, or set topic_space = \"public\" on a service\n";
+                    return response::text(404, msg, close);
+                }
+            },
+        };
+        let topic = Bytes::copy_from_slice(topic.as_bytes());
+        self.publish(Prepared::new(space, topic.clone(), topic, Bytes::copy_from_slice(body)));
+        response::build(204, &[], None, b"", close)
     }
 
     pub(super) fn respond(&mut self, id: ConnId, resp: Bytes) {
-        let Some(conn) = self.conns.get_mut(id) else { return };
-        conn.queue.push_control(&resp);
-        mark_dirty(&mut self.dirty, conn);
+        self.conns.push_control(id, &resp);
     }
 
     pub(super) fn close_after_response(&mut self, id: ConnId) {
-        let deadline_ms = self.now_ms + self.ctx.config.limits.close_linger_ms;
-        if let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) {
-            conn.life = Life::Closing { deadline_ms, half_closed: false };
-            mark_dirty(&mut self.dirty, conn);
-        }
+        let deadline_ms = self.clock.now_ms + self.ctx.config.limits.close_linger_ms;
+        self.conns.close_after_response(id, deadline_ms);
     }
 
-    /// Switch to WebSocket; bytes that followed the handshake are WebSocket input.
-    fn upgrade(&mut self, id: ConnId, service: usize, sockjs: bool) {
-        let svc = &self.ctx.config.services[service];
-        let (kind, heartbeat_ms) = (svc.protocol, svc.heartbeat_delay_ms);
-        let now = self.now_ms;
-        let Some(conn) = self.conns.get_mut(id) else { return };
-        let ws = WsConn {
-            service,
-            reader: MessageReader::new(),
-            proto: initial_protocol(kind),
-            subs: Vec::new(),
-            ping_outstanding: false,
-            sockjs,
-            heartbeat_due_ms: now + heartbeat_ms,
-        };
-        let Phase::Http { buf } = std::mem::replace(&mut conn.phase, Phase::Ws(Box::new(ws))) else { return };
-        self.counters.inc(Counter::WsUpgrades);
-        if sockjs {
-            self.sockjs_ws_opened(id); // sockjs §8.1: `o` first
-        }
-        if let ProtocolState::Close = initial_protocol(kind) {
-            echo::close_on_open(&mut self.actions);
-            self.apply_actions(Member::Conn(id));
-            return;
-        }
-        let mut early = buf;
-        if !early.is_empty() {
-            self.on_ws_data(id, &mut early);
+    /// Parse requests that arrived while a response was held (keep-alive reuse).
+    pub(super) fn resume_http_conns(&mut self) {
+        for id in std::mem::take(&mut self.conns.resume_http) {
+            if self.conns.get(id).is_some_and(|c| c.is_open() && !c.is_holding()) {
+                self.on_http_data(id, &[]);
+            }
         }
     }
+}
+
+/// A query parameter, percent-decoded.
+fn query_value(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            String::from_utf8_lossy(&crate::transport::sockjs::receive::url_decode(v.as_bytes())).into_owned()
+        })
+    })
 }
 
 /// The demo page with its script URLs and service filled in.
@@ -241,44 +215,4 @@ fn demo_page(demo: &crate::config::DemoConfig) -> String {
 /// Escape a configured URL for an HTML attribute.
 fn html_attr(s: &str) -> String {
     s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;")
-}
-
-fn keep(close: bool) -> Next {
-    if close {
-        Next::Close
-    } else {
-        Next::KeepAlive
-    }
-}
-
-fn validate_handshake(req: &Request) -> Result<String, HandshakeError> {
-    handshake::validate(&HandshakeHeaders {
-        method: &req.method,
-        upgrade: req.upgrade.as_deref(),
-        connection: req.connection.as_deref(),
-        version: req.ws_version.as_deref(),
-        key: req.ws_key.as_deref(),
-    })
-}
-
-/// The status and body the spec gives for a refused handshake, plus the headers RFC
-/// 6455 asks for (`Allow`, `Sec-WebSocket-Version`).
-///
-/// `names_version`: a SockJS session WebSocket that sent a `Sec-WebSocket-Version`, refused
-/// as sockjs §8.1 says: `Unsupported WebSocket version: <v>`. The raw endpoint (§8.2) and a
-/// request without the header (hixie-76, not implemented, §8.3) get the RFC 6455 sentence.
-fn handshake_error_response(e: &HandshakeError, names_version: bool) -> Bytes {
-    let headers: &[(&str, &str)] = match e {
-        HandshakeError::MethodNotAllowed => &[("Allow", "GET")],
-        HandshakeError::UnsupportedVersion(_) => &[("Sec-WebSocket-Version", "13")],
-        _ => &[],
-    };
-    let body = match e {
-        HandshakeError::UnsupportedVersion(v) if names_version => {
-            format!("Unsupported WebSocket version: {v}")
-        }
-        _ => e.body(),
-    };
-    let ct = if body.is_empty() { None } else { Some("text/plain; charset=UTF-8") };
-    response::build(e.status(), headers, ct, body.as_bytes(), true)
 }

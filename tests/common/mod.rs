@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use ringcast::config::Config;
-use ringcast::io::probe::BackendChoice;
+use ringcast::BackendChoice;
 use ringcast::Server;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -21,11 +21,11 @@ macro_rules! both_backends {
         mod $name {
             #[test]
             fn uring() {
-                super::$name(ringcast::io::probe::BackendChoice::Uring)
+                super::$name(ringcast::BackendChoice::Uring)
             }
             #[test]
             fn epoll() {
-                super::$name(ringcast::io::probe::BackendChoice::Epoll)
+                super::$name(ringcast::BackendChoice::Epoll)
             }
         }
     };
@@ -36,6 +36,7 @@ pub const TEST_SERVICES: &str = r#"
 [[service]]
 prefix = "/rooms"
 protocol = "rooms"
+topic_space = "public"
 [[service]]
 prefix = "/colors"
 protocol = "rooms"
@@ -116,8 +117,8 @@ fn start_config(backend: BackendChoice, config: Config) -> Server {
     init_test_logging();
     let server = Server::start(config).expect("server starts");
     let want = match backend {
-        BackendChoice::Uring => ringcast::io::BackendKind::Uring,
-        _ => ringcast::io::BackendKind::Epoll,
+        BackendChoice::Uring => ringcast::BackendKind::Uring,
+        _ => ringcast::BackendKind::Epoll,
     };
     assert_eq!(server.backend().kind, want);
     server

@@ -50,9 +50,23 @@ pub enum Wrap {
 /// above U+FFFF as two lowercase surrogate escapes. Everything else, `/` included, is copied
 /// as raw UTF-8. O(len(msg)).
 pub fn quote_into(out: &mut BytesMut, msg: &str) {
-    let bytes = msg.as_bytes();
-    out.reserve(bytes.len() + 2);
+    quote_parts_into(out, &[msg]);
+}
+
+/// [`quote_into`] of the concatenation of `parts`, without building it: escaping is per
+/// character, so escaping each part in turn gives the same bytes.
+pub fn quote_parts_into(out: &mut BytesMut, parts: &[&str]) {
+    out.reserve(parts.iter().map(|p| p.len()).sum::<usize>() + 2);
     out.put_u8(b'"');
+    for part in parts {
+        escape_into(out, part);
+    }
+    out.put_u8(b'"');
+}
+
+/// The §5.2 escaping of `msg`, without quotes.
+fn escape_into(out: &mut BytesMut, msg: &str) {
+    let bytes = msg.as_bytes();
     let mut run_start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -73,7 +87,6 @@ pub fn quote_into(out: &mut BytesMut, msg: &str) {
         i += len;
     }
     out.extend_from_slice(&bytes[run_start..]);
-    out.put_u8(b'"');
 }
 
 /// [`quote_into`] into a fresh buffer.
