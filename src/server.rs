@@ -13,7 +13,7 @@ use crate::io::probe::{self, Selection};
 use crate::io::{Backend, BackendOptions};
 use crate::metrics::{self, ShardStats};
 use crate::pubsub::bus::{self, Remote};
-use crate::service::{CustomProtocol, ServiceTable};
+use crate::service::{CustomProtocol, Page, ServiceTable};
 use crate::shard::{Shard, ShardContext};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
@@ -50,12 +50,16 @@ impl Server {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start(config: Config) -> Result<Server, StartError> {
-        Server::start_with(config, Vec::new())
+        Server::start_with(config, Vec::new(), Vec::new())
     }
 
-    pub(crate) fn start_with(config: Config, custom: Vec<(String, CustomProtocol)>) -> Result<Server, StartError> {
+    pub(crate) fn start_with(
+        config: Config,
+        custom: Vec<(String, CustomProtocol)>,
+        pages: Vec<Page>,
+    ) -> Result<Server, StartError> {
         config.validate()?;
-        let services = Arc::new(ServiceTable::build(&config, custom)?);
+        let services = Arc::new(ServiceTable::build(&config, custom)?.with_pages(pages));
         ignore_sigpipe();
         let selection = probe::select(config.backend).map_err(StartError::Backend)?;
         let shards = config.shard_count();

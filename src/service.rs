@@ -54,11 +54,20 @@ pub(crate) struct Service {
     pub(crate) timing: Timing,
 }
 
-/// Every service of the server.
+/// A fixed page an application serves at an exact path (e.g. its own `/`).
+#[derive(Debug, Clone)]
+pub(crate) struct Page {
+    pub(crate) path: String,
+    pub(crate) content_type: String,
+    pub(crate) body: Bytes,
+}
+
+/// Every service of the server, and the application's pages.
 #[derive(Debug)]
 pub(crate) struct ServiceTable {
     services: Vec<Service>,
     named_spaces: HashMap<String, SpaceId>,
+    pages: Vec<Page>,
 }
 
 impl ServiceTable {
@@ -96,7 +105,22 @@ impl ServiceTable {
         if let Some((prefix, _)) = custom.first() {
             return Err(ConfigError::Invalid(prefix.clone(), "a handler for a service that is not declared".into()));
         }
-        Ok(ServiceTable { services, named_spaces: spaces.named })
+        Ok(ServiceTable { services, named_spaces: spaces.named, pages: Vec::new() })
+    }
+
+    /// Serve these pages too (they take precedence over the built-in `/` demo).
+    pub(crate) fn with_pages(mut self, pages: Vec<Page>) -> Self {
+        self.pages = pages;
+        self
+    }
+
+    /// The index of the page at exactly `path`.
+    pub(crate) fn page_index(&self, path: &str) -> Option<usize> {
+        self.pages.iter().position(|p| p.path == path)
+    }
+
+    pub(crate) fn page(&self, index: usize) -> &Page {
+        &self.pages[index]
     }
 
     pub(crate) fn get(&self, id: ServiceId) -> &Service {

@@ -265,6 +265,55 @@ fn http_publish_reaches_members(b: BackendChoice) {
 }
 both_backends!(http_publish_reaches_members);
 
+/// Two rooms services are two topic spaces: the same room name in each is two rooms,
+/// and `/colors` keeps its allow-list whatever `/rooms` members do.
+fn same_room_name_in_two_services_does_not_leak(b: BackendChoice) {
+    let server = common::start(b, 2);
+    let addr = server.local_addr();
+    let mut any = WsClient::connect(addr, "/rooms/websocket");
+    let mut any_sj = WsClient::connect(addr, "/rooms/000/s/websocket");
+    assert_eq!(any_sj.recv_text(), "o");
+    let mut colors = WsClient::connect(addr, "/colors/websocket");
+    let mut colors_sj = WsClient::connect(addr, "/colors/000/s/websocket");
+    assert_eq!(colors_sj.recv_text(), "o");
+    any.send_text("sub,red");
+    any_sj.send_text(r#"["sub,red"]"#);
+    colors.send_text("sub,red");
+    colors_sj.send_text(r#"["sub,red"]"#);
+    colors.send_text("sub,green"); // not on /colors' allow-list
+    any.send_text("sub,green");
+    wait_subscriptions(&server, 5);
+    any.send_text("msg,red,from-rooms");
+    assert_eq!(any.recv_text(), "msg,red,from-rooms");
+    assert_eq!(any_sj.recv_text(), r#"a["msg,red,from-rooms"]"#);
+    colors.send_text("msg,red,from-colors");
+    assert_eq!(colors.recv_text(), "msg,red,from-colors");
+    assert_eq!(colors_sj.recv_text(), r#"a["msg,red,from-colors"]"#);
+    colors.send_text("msg,green,not-a-member");
+    any.send_text("msg,green,rooms-green");
+    assert_eq!(any.recv_text(), "msg,green,rooms-green");
+    // `/publish` reaches the public space (`/rooms`), or the service named in the query.
+    let post = |path: &str| {
+        let req =
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+        common::http_raw(addr, req.as_bytes())
+    };
+    assert!(post("/publish/red").starts_with("HTTP/1.1 204"));
+    assert_eq!(any.recv_text(), "msg,red,hi");
+    assert!(post("/publish/red?service=/colors").starts_with("HTTP/1.1 204"));
+    assert_eq!(colors.recv_text(), "msg,red,hi");
+    assert!(post("/publish/red?service=/nope").starts_with("HTTP/1.1 404"));
+    for c in [&mut any, &mut colors] {
+        c.expect_silence(QUIET);
+    }
+    assert_eq!(any_sj.recv_text(), r#"a["msg,red,hi"]"#);
+    assert_eq!(colors_sj.recv_text(), r#"a["msg,red,hi"]"#);
+    for c in [&mut any_sj, &mut colors_sj] {
+        c.expect_silence(QUIET);
+    }
+}
+both_backends!(same_room_name_in_two_services_does_not_leak);
+
 /// A body that is not UTF-8 would go out as a text frame that every raw WebSocket client
 /// must fail with 1007: it is refused with 400, and members get nothing.
 fn http_publish_refuses_non_utf8_bodies(b: BackendChoice) {

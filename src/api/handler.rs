@@ -48,7 +48,7 @@ use std::sync::Arc;
 ///     type State = u64;
 ///
 ///     fn on_message(&self, conn: &mut Conn<'_, u64>, msg: Message<'_>) {
-///         *conn.state() += 1;
+///         *conn.state_mut() += 1;
 ///         match msg {
 ///             Message::Text(text) => conn.send(text),
 ///             Message::Binary(data) => {
@@ -259,7 +259,12 @@ impl<'a, S> Conn<'a, S> {
     }
 
     /// The connection's typed state.
-    pub fn state(&mut self) -> &mut S {
+    pub fn state(&self) -> &S {
+        self.state
+    }
+
+    /// The connection's typed state, to change it.
+    pub fn state_mut(&mut self) -> &mut S {
         self.state
     }
 

@@ -22,7 +22,7 @@ use crate::config::{Config, FrontEndKind, ProtocolKind, ServiceConfig};
 use crate::error::StartError;
 use crate::protocol::app::DynHandler;
 use crate::server::Server;
-use crate::service::CustomProtocol;
+use crate::service::{CustomProtocol, Page};
 use std::sync::Arc;
 
 /// A ringcast server under construction: a configuration plus the services an
@@ -51,13 +51,14 @@ use std::sync::Arc;
 pub struct App {
     config: Config,
     custom: Vec<(String, CustomProtocol)>,
+    pages: Vec<Page>,
 }
 
 impl App {
     /// An app with `config`'s settings and services (e.g. [`Config::default`], which has
     /// none, or [`Config::embedded_default`], which has `/rooms`).
     pub fn new(config: Config) -> App {
-        App { config, custom: Vec::new() }
+        App { config, custom: Vec::new(), pages: Vec::new() }
     }
 
     /// An app configured from the command line ([`ServeArgs`]) on top of `Config::default()`;
@@ -101,9 +102,23 @@ impl App {
         ChannelsBuilder { app: self, custom, service }
     }
 
+    /// Serve a fixed page (answering GET) at exactly `path`, e.g. an application's own
+    /// `/` (which then replaces the built-in demo page).
+    ///
+    /// ```
+    /// let mut app = ringcast::App::new(ringcast::Config::default());
+    /// app.page("/", "text/html; charset=UTF-8", "<h1>hello</h1>");
+    /// ```
+    pub fn page(&mut self, path: &str, content_type: &str, body: impl Into<bytes::Bytes>) -> &mut Self {
+        let page = Page { path: path.to_string(), content_type: content_type.to_string(), body: body.into() };
+        self.pages.retain(|p| p.path != path);
+        self.pages.push(page);
+        self
+    }
+
     /// Validate everything, bind, and start every shard.
     pub fn start(self) -> Result<Server, StartError> {
-        Server::start_with(self.config, self.custom)
+        Server::start_with(self.config, self.custom, self.pages)
     }
 
     fn add(&mut self, prefix: &str, kind: FrontEndKind, protocol: ProtocolKind) -> ServiceBuilder<'_> {

@@ -91,6 +91,25 @@ impl App {
     /// politely within `limits.shutdown_grace_ms`. Exit status 0, or 2 (with one line
     /// on stderr) if the server could not start.
     pub fn run(self) -> ExitCode {
+        self.run_with(|_| {})
+    }
+
+    /// [`App::run`], calling `started` with the running server first (after the
+    /// startup line): to start publishing threads, say.
+    ///
+    /// ```no_run
+    /// # use ringcast::{App, Config, RoomsOptions};
+    /// let mut app = App::new(Config::default());
+    /// app.rooms("/rooms", RoomsOptions::default());
+    /// app.run_with(|server| {
+    ///     let publisher = server.publisher();
+    ///     std::thread::spawn(move || loop {
+    ///         let _ = publisher.publish("/rooms", "clock", "tick");
+    ///         std::thread::sleep(std::time::Duration::from_secs(1));
+    ///     });
+    /// });
+    /// ```
+    pub fn run_with(self, started: impl FnOnce(&crate::Server)) -> ExitCode {
         init_logging();
         crate::server::block_shutdown_signals();
         let server = match self.start() {
@@ -101,6 +120,7 @@ impl App {
             }
         };
         println!("{}", server.startup_line());
+        started(&server);
         let signal = crate::server::wait_for_signal();
         tracing::info!(signal, "shutting down");
         println!("ringcast: {signal} received, closing connections");

@@ -10,6 +10,8 @@ use crate::service::{FrontEnd, ServiceTable};
 /// What answers a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route<'a> {
+    /// A page the application registered at this exact path (its index).
+    Page(usize),
     Healthz,
     Metrics,
     /// `/`: the rooms chat demo page.
@@ -26,6 +28,9 @@ pub(crate) enum Route<'a> {
 
 /// Route `path` against the built-in endpoints and the services.
 pub(crate) fn route<'a>(path: &'a str, services: &ServiceTable) -> Route<'a> {
+    if let Some(index) = services.page_index(path) {
+        return Route::Page(index);
+    }
     match path {
         "/healthz" => return Route::Healthz,
         "/metrics" => return Route::Metrics,

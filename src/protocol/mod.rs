@@ -15,7 +15,7 @@
 
 pub(crate) mod app;
 pub(crate) mod channels;
-pub(crate) mod multiplex;
+pub mod multiplex;
 
 use crate::api::{CloseReason, ConnInfo};
 use crate::ids::{Member, ShardId, SpaceId};
@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 /// What a protocol asks the shard to do for the member it was called for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
+pub enum Action {
     /// Add the member to topic `topic` of `space`; it gets messages in `framing`.
     Subscribe { space: SpaceId, topic: Bytes, framing: Framing },
     /// Remove the member from a topic.

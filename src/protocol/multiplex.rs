@@ -55,7 +55,6 @@ impl RoomsState {
     }
 
     /// Topics currently open, in subscription order.
-    #[cfg(test)]
     pub fn open_topics(&self) -> &[Bytes] {
         &self.open
     }

@@ -93,6 +93,11 @@ impl State {
         let req = inc.req;
         let close = req.close;
         let resp = match route(&req.path, &self.ctx.services) {
+            Route::Page(index) if req.method == "GET" => {
+                let page = self.ctx.services.page(index);
+                response::build(200, &[], Some(&page.content_type), &page.body, close)
+            }
+            Route::Page(_) => response::build(405, &[("Allow", "GET")], None, b"", close),
             Route::Healthz => response::text(200, "ok\n", close),
             Route::Demo if self.demo_available() && req.method == "GET" => {
                 let page = demo_page(&self.ctx.config.demo);
