@@ -87,6 +87,10 @@ pub struct IoTuning {
     pub read_buffer_bytes: usize,
     /// Provided read buffers per shard (io_uring); a power of two.
     pub read_buffer_count: u16,
+    /// `SO_SNDBUF` of every accepted connection, bytes; 0 leaves it to the kernel's
+    /// autotuning (which lets one stalled loopback peer hold megabytes). A cap bounds the
+    /// kernel memory each connection can pin; the kernel doubles the value.
+    pub socket_send_buffer_bytes: usize,
 }
 
 /// The rooms chat page served at `/`.
@@ -271,7 +275,12 @@ impl Default for Limits {
 
 impl Default for IoTuning {
     fn default() -> Self {
-        IoTuning { ring_entries: 4096, read_buffer_bytes: 16 * 1024, read_buffer_count: 1024 }
+        IoTuning {
+            ring_entries: 4096,
+            read_buffer_bytes: 16 * 1024,
+            read_buffer_count: 1024,
+            socket_send_buffer_bytes: 0,
+        }
     }
 }
 
@@ -443,6 +452,12 @@ impl IoTuning {
         }
         if !self.read_buffer_count.is_power_of_two() || self.read_buffer_count < 8 {
             return Err(invalid("io.read_buffer_count", "a power of two, at least 8"));
+        }
+        if self.socket_send_buffer_bytes != 0 && !(1024..=1 << 30).contains(&self.socket_send_buffer_bytes) {
+            return Err(invalid(
+                "io.socket_send_buffer_bytes",
+                "0 (kernel autotuning) or between 1024 and 1073741824",
+            ));
         }
         Ok(())
     }

@@ -96,6 +96,25 @@ fn handler_serves_raw_and_sockjs_websockets_with_typed_state(b: BackendChoice) {
     // A raw-WebSocket service answers at its prefix only.
     assert!(common::http_get(addr, "/raw/info").starts_with("HTTP/1.1 404"));
 }
+
+fn app_pages_answer_get_and_head(b: BackendChoice) {
+    let mut app = app(b, 1);
+    app.page("/", "text/html; charset=UTF-8", "<h1>mine</h1>");
+    app.rooms("/rooms", RoomsOptions::default());
+    let server = app.start().unwrap();
+    let addr = server.local_addr();
+    let get = common::http_get(addr, "/");
+    assert!(get.starts_with("HTTP/1.1 200") && get.ends_with("\r\n\r\n<h1>mine</h1>"), "{get}");
+    assert!(get.contains("Content-Type: text/html; charset=UTF-8\r\n"), "the demo page gave way: {get}");
+    let head = common::http_raw(addr, b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("Content-Length: 13\r\n\r\n"), "{head}");
+    let post = common::http_raw(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET, HEAD"), "{post}");
+}
+both_backends!(app_pages_answer_get_and_head);
 both_backends!(handler_serves_raw_and_sockjs_websockets_with_typed_state);
 
 /// One xhr-polling request or send, `Connection: close`; returns the body.

@@ -187,15 +187,7 @@ fn stalled_reader_is_closed_and_others_are_unaffected(b: BackendChoice) {
     const MESSAGES: usize = 4000;
     let server = common::start_with(b, 1, "[limits]\nsend_budget_bytes = 262144\n");
     let addr = server.local_addr();
-    let stalled = {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        s.set_recv_buffer_size(4096).unwrap();
-        s.connect(&addr.into()).unwrap();
-        let mut c = WsClient::connect_tcp(addr);
-        c.stream = s.into();
-        c
-    };
-    let mut stalled = upgrade(stalled, "/rooms/websocket");
+    let mut stalled = WsClient::connect_tcp_small_window(addr, 4096).handshake("/rooms/websocket");
     stalled.send_text("sub,big");
     let mut fleet = Fleet::connect(addr, "/rooms/websocket", 3, "sub,big");
     let mut publisher = WsClient::connect(addr, "/rooms/websocket");
@@ -230,24 +222,6 @@ fn stalled_reader_is_closed_and_others_are_unaffected(b: BackendChoice) {
     drain.join().unwrap();
 }
 both_backends!(stalled_reader_is_closed_and_others_are_unaffected);
-
-/// Handshake on an already-connected client.
-fn upgrade(mut c: WsClient, path: &str) -> WsClient {
-    use std::io::Write;
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    c.stream.write_all(req.as_bytes()).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(common::read_retrying(&mut c.stream, &mut byte).unwrap(), 1);
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
-    c
-}
 
 fn http_publish_reaches_members(b: BackendChoice) {
     let server = common::start(b, 2);
@@ -339,15 +313,8 @@ fn half_closed_peer_that_stops_reading_is_freed(b: BackendChoice) {
     // A budget large enough that the slow-consumer rule does not close it first.
     let server = common::start_with(b, 1, "[limits]\nsend_budget_bytes = 67108864\n");
     let addr = server.local_addr();
-    let stalled = {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        s.set_recv_buffer_size(4096).unwrap(); // so that the flood below fills the path
-        s.connect(&addr.into()).unwrap();
-        let mut c = WsClient::connect_tcp(addr);
-        c.stream = s.into();
-        c
-    };
-    let mut stalled = upgrade(stalled, "/rooms/websocket");
+    // A small receive window, so that the flood below fills the path.
+    let mut stalled = WsClient::connect_tcp_small_window(addr, 4096).handshake("/rooms/websocket");
     stalled.send_text("sub,flood");
     let mut publisher = WsClient::connect(addr, "/rooms/websocket");
     publisher.send_text("sub,flood");

@@ -93,11 +93,17 @@ impl State {
         let req = inc.req;
         let close = req.close;
         let resp = match route(&req.path, &self.ctx.services) {
-            Route::Page(index) if req.method == "GET" => {
+            Route::Page(index) if req.method == "GET" || req.method == "HEAD" => {
                 let page = self.ctx.services.page(index);
-                response::build(200, &[], Some(&page.content_type), &page.body, close)
+                let full = response::build(200, &[], Some(&page.content_type), &page.body, close);
+                // HEAD: the same head (Content-Length included), no body.
+                if req.method == "HEAD" {
+                    full.slice(..full.len() - page.body.len())
+                } else {
+                    full
+                }
             }
-            Route::Page(_) => response::build(405, &[("Allow", "GET")], None, b"", close),
+            Route::Page(_) => response::build(405, &[("Allow", "GET, HEAD")], None, b"", close),
             Route::Healthz => response::text(200, "ok\n", close),
             Route::Demo if self.demo_available() && req.method == "GET" => {
                 let page = demo_page(&self.ctx.config.demo);

@@ -204,6 +204,11 @@ impl State {
                 self.counters.inc(Counter::ConnectionsRejected);
                 continue; // dropping the fd closes it
             }
+            let send_buffer = self.ctx.config.io.socket_send_buffer_bytes;
+            if send_buffer > 0 {
+                // Best effort: a failure leaves the kernel's default.
+                let _ = socket2::SockRef::from(&fd).set_send_buffer_size(send_buffer);
+            }
             let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
             let id = self.conns.insert(fd, self.clock.now_ms);
             if let Err(e) = io.add_conn(id.token(), raw) {

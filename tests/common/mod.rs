@@ -248,7 +248,25 @@ pub struct WsClient {
 impl WsClient {
     /// Connect and complete the handshake on `path`.
     pub fn connect(addr: SocketAddr, path: &str) -> WsClient {
-        let mut c = WsClient::connect_tcp(addr);
+        WsClient::connect_tcp(addr).handshake(path)
+    }
+
+    /// A connection whose receive buffer is `bytes`, so that it falls behind quickly
+    /// when it stops reading (`handshake` it next).
+    pub fn connect_tcp_small_window(addr: SocketAddr, bytes: usize) -> WsClient {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_recv_buffer_size(bytes).unwrap();
+        s.connect(&addr.into()).unwrap();
+        let stream: TcpStream = s.into();
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        WsClient { stream, buf: Vec::new() }
+    }
+
+    /// Complete the WebSocket handshake on `path` over this connection.
+    pub fn handshake(mut self, path: &str) -> WsClient {
+        let c = &mut self;
+        let addr = c.stream.peer_addr().unwrap();
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -258,7 +276,7 @@ Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         let head = c.read_http_head();
         assert!(head.starts_with("HTTP/1.1 101"), "handshake failed: {head}");
         assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
-        c
+        self
     }
 
     pub fn connect_tcp(addr: SocketAddr) -> WsClient {
