@@ -10,7 +10,9 @@
 #            --scenarios 'GLOB,GLOB' (only scenarios whose name matches one, e.g. 'SockJS*,xhr*'),
 #            --repeat K (each load scenario K times, servers interleaved; the report shows medians
 #            and min-max), --out FILE (Markdown path instead of results/<date>-<commit>.md;
-#            latest.md untouched)
+#            latest.md untouched), --baseline BIN (also run BIN, e.g. a build of an earlier
+#            commit, as ringcast-base-uring/-epoll beside ringcast-uring/-epoll in every
+#            scenario, interleaved, for before/after comparisons)
 #   env: RINGCAST=/path/to/ringcast (another binary; implies nothing about --no-build)
 set -euo pipefail
 
@@ -22,6 +24,7 @@ ONLY=""
 SCENARIOS=""
 REPEAT=1
 OUT=""
+BASELINE=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) QUICK=1 ;;
@@ -30,6 +33,7 @@ while [[ $# -gt 0 ]]; do
     --scenarios) SCENARIOS=$2; shift ;;
     --repeat) REPEAT=$2; shift ;;
     --out) OUT=$2; shift ;;
+    --baseline) BASELINE=$2; shift ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -69,6 +73,11 @@ build() {
   # One binary for the whole matrix, even if target/ is rebuilt meanwhile.
   cp "$RINGCAST" "$LOGDIR/ringcast"
   RINGCAST=$LOGDIR/ringcast
+  if [[ -n $BASELINE ]]; then
+    [[ -x $BASELINE ]] || die "no baseline binary at $BASELINE"
+    cp "$BASELINE" "$LOGDIR/ringcast-base"
+    BASELINE=$LOGDIR/ringcast-base
+  fi
   log "building ringcast-loadgen"
   cargo build --release --quiet --manifest-path "$PERF/loadgen/Cargo.toml"
   log "installing peers"
@@ -86,6 +95,22 @@ define_servers() {
   SERVER[sockjs-node-sockjs]="sockjs-rooms|/rooms|$SERVER_CORES|node $PEERS/sockjs-rooms.js"
   SERVER[node-ws]="rooms|/rooms/websocket|$SERVER_CORES|node $PEERS/ws-rooms.js"
   SERVER[bun]="rooms|/rooms/websocket|$SERVER_CORES|$BUN $PEERS/bun-rooms.js"
+  if [[ -n $BASELINE ]]; then
+    SERVER[ringcast-base-uring]="rooms|/rooms/websocket|$SERVER_CORES|env RINGCAST_BACKEND=uring $BASELINE serve --listen 127.0.0.1:\$PORT --shards 1"
+    SERVER[ringcast-base-epoll]="rooms|/rooms/websocket|$SERVER_CORES|env RINGCAST_BACKEND=epoll $BASELINE serve --listen 127.0.0.1:\$PORT --shards 1"
+  fi
+}
+
+# with_baseline SERVERS: SERVERS, each ringcast-uring/-epoll followed by its baseline twin.
+with_baseline() {
+  local s out=""
+  for s in $1; do
+    out+=" $s"
+    if [[ -n $BASELINE && ( $s == ringcast-uring || $s == ringcast-epoll ) ]]; then
+      out+=" ringcast-base-${s#ringcast-}"
+    fi
+  done
+  echo "$out"
 }
 
 selected() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
@@ -175,7 +200,7 @@ scenario() {
   shift 3
   scenario_selected "$name" || return 0
   for rep in $(seq "$REPEAT"); do
-    for s in $servers; do
+    for s in $(with_baseline "$servers"); do
       if selected "$s"; then run_case "$name" "$s" "$dialect" "$rep" "$@"; fi
     done
   done
@@ -187,7 +212,7 @@ idle() {
   local name=$1 servers=$2 s
   shift 2
   scenario_selected "$name" || return 0
-  for s in $servers; do
+  for s in $(with_baseline "$servers"); do
     if selected "$s"; then run_case "$name" "$s" - 1 --mode idle "$@"; fi
   done
 }

@@ -11,12 +11,31 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 /// The configuration `ringcast serve` runs with when no `--config` is given.
+///
+/// ```
+/// assert!(ringcast::config::DEFAULT_CONFIG_TOML.contains("prefix = \"/rooms\""));
+/// ```
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default.toml");
 
 /// Paths the server answers itself; a service prefix may not shadow them.
+///
+/// ```
+/// let err = ringcast::Config::from_toml("[[service]]\nprefix = '/metrics'\nprotocol = 'echo'\n");
+/// assert!(ringcast::config::RESERVED_PATHS.contains(&"/metrics") && err.is_err());
+/// ```
 pub const RESERVED_PATHS: [&str; 3] = ["/healthz", "/metrics", "/publish"];
 
-/// Top-level configuration.
+/// Top-level configuration: what `ringcast serve` reads from TOML, and what an
+/// [`App`](crate::App) starts from.
+///
+/// ```
+/// let config = ringcast::Config::from_toml(
+///     "listen = '127.0.0.1:9000'\nshards = 2\n[limits]\nsend_budget_bytes = 262144\n",
+/// )?;
+/// assert_eq!(config.limits.send_budget_bytes, 262144);
+/// assert!(config.services.is_empty(), "Config::default() and files without [[service]] have none");
+/// # Ok::<(), ringcast::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -39,7 +58,15 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
 }
 
-/// Per-connection and per-process limits.
+/// Per-connection and per-process limits (`[limits]`).
+///
+/// ```
+/// let mut config = ringcast::Config::default();
+/// config.limits.max_message_bytes = 1 << 20;
+/// assert!(config.validate().is_ok());
+/// config.limits.send_budget_bytes = 0;
+/// assert!(config.validate().unwrap_err().to_string().contains("limits.send_budget_bytes"));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -77,7 +104,13 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
 }
 
-/// Kernel-interface tuning; defaults suit most deployments.
+/// Kernel-interface tuning (`[io]`); defaults suit most deployments.
+///
+/// ```
+/// let config = ringcast::Config::from_toml("[io]\nsocket_send_buffer_bytes = 65536\n")?;
+/// assert_eq!(config.io.socket_send_buffer_bytes, 65536);
+/// # Ok::<(), ringcast::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IoTuning {
@@ -93,7 +126,13 @@ pub struct IoTuning {
     pub socket_send_buffer_bytes: usize,
 }
 
-/// The rooms chat page served at `/`.
+/// The rooms chat page served at `/` (`[demo]`).
+///
+/// ```
+/// let config = ringcast::Config::from_toml("[demo]\nenabled = false\n")?;
+/// assert!(!config.demo.enabled);
+/// # Ok::<(), ringcast::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoConfig {
@@ -120,6 +159,13 @@ impl Default for DemoConfig {
 }
 
 /// What a service speaks.
+///
+/// ```
+/// use ringcast::config::ProtocolKind;
+/// let c = ringcast::Config::from_toml("[[service]]\nprefix = '/echo'\nprotocol = 'echo'\n")?;
+/// assert_eq!(c.services[0].protocol, ProtocolKind::Echo);
+/// # Ok::<(), ringcast::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProtocolKind {
@@ -138,6 +184,13 @@ pub enum ProtocolKind {
 }
 
 /// How clients reach a service: its front end.
+///
+/// ```
+/// use ringcast::config::FrontEndKind;
+/// let c = ringcast::Config::from_toml("[[service]]\nprefix = '/b'\nkind = 'websocket'\nprotocol = 'echo'\n")?;
+/// assert_eq!(c.services[0].kind, FrontEndKind::Websocket);
+/// # Ok::<(), ringcast::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FrontEndKind {
@@ -234,6 +287,10 @@ fn default_response_limit_bytes() -> usize {
 }
 
 /// The sockjs-client build the iframe page loads by default (its public CDN).
+///
+/// ```
+/// assert!(ringcast::config::default_sockjs_url().starts_with("https://"));
+/// ```
 pub fn default_sockjs_url() -> String {
     "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js".into()
 }

@@ -9,6 +9,11 @@ pub(crate) use crate::transport::ws::error::WsError;
 pub(crate) use crate::transport::ws::handshake::HandshakeError;
 
 /// A configuration that cannot be used. Printed as one line naming the field.
+///
+/// ```
+/// let err = ringcast::Config::from_toml("shards = 5000").unwrap_err();
+/// assert_eq!(err.to_string(), "config: shards: at most 1024");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read: (path, reason).
@@ -23,6 +28,14 @@ pub enum ConfigError {
 }
 
 /// The server could not start.
+///
+/// ```
+/// let mut config = ringcast::Config::default();
+/// config.listen = "127.0.0.1:0".into();
+/// config.limits.max_topic_bytes = 0;
+/// let err = ringcast::Server::start(config).err().expect("an invalid config");
+/// assert!(matches!(err, ringcast::StartError::Config(_)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The configuration is invalid.

@@ -12,6 +12,12 @@ macro_rules! counters {
     ($($variant:ident => ($name:literal, $kind:literal, $help:literal)),* $(,)?) => {
         /// Every metric ringcast exports (`GET /metrics`), readable in-process with
         /// [`Server::metric`](crate::Server::metric).
+        ///
+        /// ```no_run
+        /// let server = ringcast::Server::start(ringcast::Config::embedded_default())?;
+        /// println!("{} open", server.metric(ringcast::Counter::ConnectionsOpen));
+        /// # Ok::<(), ringcast::StartError>(())
+        /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(usize)]
         pub enum Counter { $(#[doc = concat!("`", $name, "` (", $kind, "): ", $help)] $variant),* }

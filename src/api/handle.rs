@@ -14,6 +14,16 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// Why a [`ConnHandle`] call was not queued.
+///
+/// ```
+/// # fn answer(handle: &ringcast::ConnHandle) {
+/// match handle.send("done") {
+///     Ok(()) => {}
+///     Err(ringcast::HandleError::Backpressure) => { /* retry later, or drop it */ }
+///     Err(e) => eprintln!("cannot answer: {e}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandleError {
@@ -108,6 +118,13 @@ impl ConnHandle {
 }
 
 /// Why a publish was refused.
+///
+/// ```no_run
+/// let server = ringcast::Server::start(ringcast::Config::embedded_default())?;
+/// let err = server.publisher().publish("/nowhere", "t", "x").unwrap_err();
+/// assert_eq!(err, ringcast::PublishError::UnknownService("/nowhere".into()));
+/// # Ok::<(), ringcast::StartError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError {
@@ -126,6 +143,13 @@ pub enum PublishError {
 }
 
 /// What happened to a publish.
+///
+/// ```no_run
+/// # let publisher: ringcast::Publisher = unimplemented!();
+/// if let Ok(ringcast::PublishStatus::Backpressured { shards_dropped }) = publisher.publish("/rooms", "t", "x") {
+///     eprintln!("{shards_dropped} shards are overloaded; slowing down");
+/// }
+/// ```
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishStatus {

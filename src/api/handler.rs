@@ -78,6 +78,17 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// One message from a client.
+///
+/// ```
+/// # use ringcast::Message;
+/// fn describe(msg: Message<'_>) -> String {
+///     match msg {
+///         Message::Text(t) => format!("text {t}"),
+///         Message::Binary(b) => format!("{} bytes", b.len()),
+///     }
+/// }
+/// assert_eq!(describe(Message::Binary(&[1, 2])), "2 bytes");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Message<'a> {
     /// A text message (always valid UTF-8).
@@ -102,6 +113,20 @@ impl<'a> Message<'a> {
 }
 
 /// Why a connection closed.
+///
+/// ```
+/// # use ringcast::{CloseReason, Conn, Handler, Message};
+/// struct Audit;
+/// impl Handler for Audit {
+///     type State = ();
+///     fn on_message(&self, _: &mut Conn<'_, ()>, _: Message<'_>) {}
+///     fn on_close(&self, conn: &mut Conn<'_, ()>, reason: CloseReason) {
+///         if reason == CloseReason::SlowConsumer {
+///             eprintln!("{} could not keep up", conn.id());
+///         }
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -122,6 +147,12 @@ pub enum CloseReason {
 }
 
 /// How a connection reached the server.
+///
+/// ```
+/// use ringcast::Transport;
+/// assert!(Transport::WebSocket.carries_binary());
+/// assert!(!Transport::SockjsXhrStreaming.carries_binary());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Transport {
@@ -149,6 +180,20 @@ impl Transport {
 }
 
 /// A connection's identity, unique in the server while the connection lives.
+///
+/// ```
+/// # use ringcast::{Conn, ConnectionId, Handler, Message};
+/// # use std::{collections::HashSet, sync::Mutex};
+/// /// Keeps the ids of open connections.
+/// struct Presence(Mutex<HashSet<ConnectionId>>);
+/// impl Handler for Presence {
+///     type State = ();
+///     fn on_open(&self, conn: &mut Conn<'_, ()>) {
+///         self.0.lock().unwrap().insert(conn.id());
+///     }
+///     fn on_message(&self, _: &mut Conn<'_, ()>, _: Message<'_>) {}
+/// }
+/// ```
 ///
 /// It names the shard, the connection or session, and the multiplex channel for a
 /// channel's connection. `Display` gives a short stable text form for logs and maps.
@@ -190,6 +235,20 @@ impl fmt::Display for ConnectionId {
 }
 
 /// A request a [`Conn`] cannot carry out.
+///
+/// ```
+/// # use ringcast::{Conn, ConnError, Handler, Message};
+/// struct Join;
+/// impl Handler for Join {
+///     type State = ();
+///     fn on_message(&self, conn: &mut Conn<'_, ()>, msg: Message<'_>) {
+///         let room = msg.as_text().unwrap_or_default();
+///         if let Err(ConnError::TopicTooLong { max_bytes }) = conn.subscribe(room) {
+///             conn.send(&format!("room names have at most {max_bytes} bytes"));
+///         }
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnError {
@@ -243,6 +302,24 @@ impl ConnCore<'_> {
 }
 
 /// A connection, as a [`Handler`] callback sees it. `S` is the handler's state type.
+///
+/// ```
+/// # use ringcast::{Conn, Handler, Message};
+/// /// A room per `?room=` query parameter; every message goes to the room's others.
+/// struct Rooms;
+/// impl Handler for Rooms {
+///     type State = String; // the room
+///     fn on_open(&self, conn: &mut Conn<'_, String>) {
+///         let room = conn.query_param("room").unwrap_or_else(|| "lobby".into());
+///         let _ = conn.subscribe(&room);
+///         *conn.state_mut() = room;
+///     }
+///     fn on_message(&self, conn: &mut Conn<'_, String>, msg: Message<'_>) {
+///         let room = conn.state().clone();
+///         let _ = conn.broadcast(&room, msg.as_text().unwrap_or_default());
+///     }
+/// }
+/// ```
 pub struct Conn<'a, S> {
     core: ConnCore<'a>,
     state: &'a mut S,

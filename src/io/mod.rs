@@ -30,6 +30,10 @@ use std::time::Duration;
 pub const TOKEN_LIMIT: u64 = 1 << 56;
 
 /// Which kernel interface a shard uses. Closed set; chosen at startup.
+///
+/// ```
+/// assert_eq!(ringcast::BackendKind::Uring.to_string(), "io_uring");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {

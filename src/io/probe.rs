@@ -37,6 +37,12 @@ const REQUIRED_OPCODES: [(u8, &str); 6] = [
 ];
 
 /// The backend asked for in the configuration, on the command line or in the environment.
+///
+/// ```
+/// use ringcast::BackendChoice;
+/// assert_eq!("io_uring".parse::<BackendChoice>(), Ok(BackendChoice::Uring));
+/// assert_eq!(BackendChoice::Epoll.to_string(), "epoll");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
@@ -77,6 +83,13 @@ impl fmt::Display for BackendChoice {
 /// Why a backend was chosen, printed in the startup line, e.g. "auto: io_uring
 /// available" or "auto: io_uring unavailable (kernel.io_uring_disabled=2), using epoll"
 /// or "forced by RINGCAST_BACKEND".
+///
+/// ```no_run
+/// let server = ringcast::Server::start(ringcast::Config::embedded_default())?;
+/// let selection = server.backend();
+/// println!("{} because {}", selection.kind, selection.reason);
+/// # Ok::<(), ringcast::StartError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
     /// The backend every shard uses.

@@ -37,11 +37,13 @@ pub struct TopicTable<M> {
     topics: Slab<Topic<M>>,
     /// Memberships across all topics.
     memberships: usize,
+    /// What `members` walks for a topic that is gone (no `flat_map` on the hot path).
+    no_members: Slab<M>,
 }
 
 impl<M: Copy> Default for TopicTable<M> {
     fn default() -> Self {
-        TopicTable { by_name: Vec::new(), topics: Slab::new(), memberships: 0 }
+        TopicTable { by_name: Vec::new(), topics: Slab::new(), memberships: 0, no_members: Slab::new() }
     }
 }
 
@@ -94,7 +96,8 @@ impl<M: Copy> TopicTable<M> {
 
     /// Members of a topic, in no particular order. Hot path: a walk over a dense slab.
     pub fn members(&self, id: TopicId) -> impl Iterator<Item = M> + '_ {
-        self.topics.get(id.0 as usize).into_iter().flat_map(|t| t.members.iter().map(|(_, m)| *m))
+        let members = self.topics.get(id.0 as usize).map_or(&self.no_members, |t| &t.members);
+        members.iter().map(|(_, m)| *m)
     }
 
     pub fn member_count(&self, id: TopicId) -> usize {

@@ -104,7 +104,7 @@ impl SendQueue {
 
     /// Queue a frame unless the queue would pass `cap_bytes` (a hard memory bound; the
     /// slow-consumer policy itself is applied after each flush). Hot path: O(1) amortised.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, frame: &Bytes, cap_bytes: usize) -> SendStatus {
         if self.queued_bytes + frame.len() > cap_bytes {
             return SendStatus::Backpressured;

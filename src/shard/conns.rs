@@ -224,10 +224,21 @@ impl Conns {
     }
 
     /// Queue a frame to an open connection under its memory cap; past the cap the
-    /// connection joins `slow`. Hot path: O(1), no syscall.
-    #[inline]
+    /// connection joins `slow`.
     pub(crate) fn push_frame(&mut self, id: ConnId, frame: &Bytes, cap_bytes: usize) -> bool {
-        let Some(conn) = self.table.get_mut(id.0).filter(|c| c.is_open()) else { return false };
+        if !self.get(id).is_some_and(|c| c.is_open()) {
+            return false;
+        }
+        self.push_member_frame(id, frame, cap_bytes)
+    }
+
+    /// [`Conns::push_frame`] for a room member, which is open: a connection leaves its
+    /// rooms when it starts closing. Hot path: O(1), no syscall; inlined into the
+    /// delivery loop (a call per member costs more than the queueing itself).
+    #[inline(always)]
+    pub(crate) fn push_member_frame(&mut self, id: ConnId, frame: &Bytes, cap_bytes: usize) -> bool {
+        let Some(conn) = self.table.get_mut(id.0) else { return false };
+        debug_assert!(conn.is_open(), "a closing connection is in no room");
         match conn.queue.push(frame, cap_bytes) {
             SendStatus::Queued => {
                 if !conn.dirty {

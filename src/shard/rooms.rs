@@ -98,18 +98,30 @@ impl Rooms {
     /// Queue a published message to every member on this shard, in the encoding each
     /// membership names (each built once per message, shared by all).
     /// Hot path: O(members); one small copy or `Bytes` refcount per member, no syscall.
+    /// Members of a topic mostly share one encoding: it is looked up again only when it
+    /// changes from one member to the next.
     pub(crate) fn deliver(&mut self, p: &Prepared, conns: &mut Conns, sessions: &mut Sessions, caps: Caps) {
         let Some(tid) = self.topics.lookup(p.space(), p.topic()) else { return };
         let skip = p.skip().filter(|o| o.shard == self.bus.shard()).map(|o| o.member);
-        let mut delivered = 0u64;
+        let (mut delivered, mut built) = (0u64, 0u64);
+        let mut current: Option<(Encoding, &bytes::Bytes)> = None;
         for sub in self.topics.members(tid) {
-            if Some(sub.member) == skip {
+            if skip == Some(sub.member) {
                 continue;
             }
-            let (bytes, built) = p.encoding(sub.enc);
-            self.counters.add(Counter::FramesEncoded, built as u64);
+            let bytes = match current {
+                Some((enc, bytes)) if enc == sub.enc => bytes,
+                _ => {
+                    let (bytes, fresh) = p.encoding(sub.enc);
+                    built += fresh as u64;
+                    current = Some((sub.enc, bytes));
+                    bytes
+                }
+            };
             let queued = match (sub.member, sub.enc.carrier()) {
-                (Member::Conn(id), Carrier::Ws | Carrier::SockjsWs) => conns.push_frame(id, bytes, caps.conn_queue_bytes),
+                (Member::Conn(id), Carrier::Ws | Carrier::SockjsWs) => {
+                    conns.push_member_frame(id, bytes, caps.conn_queue_bytes)
+                }
                 (Member::Session(sid), Carrier::SockjsSession) => {
                     match sessions.enqueue(sid, bytes, caps.session_bytes) {
                         Enqueued::Queued { .. } => true,
@@ -124,6 +136,7 @@ impl Rooms {
             };
             delivered += queued as u64;
         }
+        self.counters.add(Counter::FramesEncoded, built);
         self.counters.add(Counter::Deliveries, delivered);
     }
 }
