@@ -6,7 +6,6 @@
 //! Does not own: HTTP parsing rules (`http::request`).
 
 use super::handler::Transport;
-use crate::transport::sockjs::receive::url_decode;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
@@ -51,11 +50,7 @@ impl ConnInfo {
     }
 
     pub(crate) fn query_param(&self, name: &str) -> Option<String> {
-        self.query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = url_decode(k.as_bytes());
-            (k == name.as_bytes()).then(|| String::from_utf8_lossy(&url_decode(v.as_bytes())).into_owned())
-        })
+        crate::http::request::query_param(&self.query, name)
     }
 
     pub(crate) fn cookie(&self, name: &str) -> Option<&str> {

@@ -181,6 +181,16 @@ fn skip_trailers(buf: &[u8], mut at: usize) -> Result<Option<usize>, HttpError> 
     }
 }
 
+/// Query parameter `name` of `query` (without `?`), percent-decoded; the first if repeated.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = crate::transport::sockjs::receive::url_decode(k.as_bytes());
+        let v = || String::from_utf8_lossy(&crate::transport::sockjs::receive::url_decode(v.as_bytes())).into_owned();
+        (k == name.as_bytes()).then(v)
+    })
+}
+
 /// Whether a comma-separated header value contains `token` (case-insensitive).
 pub fn has_token(value: &[u8], token: &[u8]) -> bool {
     value.split(|&b| b == b',').any(|part| part.trim_ascii().eq_ignore_ascii_case(token))

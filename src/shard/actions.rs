@@ -65,13 +65,13 @@ impl State {
                 Action::Subscribe { space, topic, framing } => self.subscribe(member, space, &topic, framing),
                 Action::Unsubscribe { space, topic } => {
                     let State { rooms, conns, sessions, .. } = self;
-                    if let Some(subs) = member_subs(conns, sessions, member) {
+                    if let Some(subs) = member_subs(conns, sessions, member, false) {
                         rooms.unsubscribe(subs, space, &topic);
                     }
                 }
                 Action::LeaveSpace { space } => {
                     let State { rooms, conns, sessions, .. } = self;
-                    if let Some(subs) = member_subs(conns, sessions, member) {
+                    if let Some(subs) = member_subs(conns, sessions, member, false) {
                         rooms.leave_space(subs, space);
                     }
                 }
@@ -100,7 +100,7 @@ impl State {
             },
             Member::Session(_) => Carrier::SockjsSession,
         };
-        let Some(subs) = member_subs(conns, sessions, member) else { return };
+        let Some(subs) = member_subs(conns, sessions, member, false) else { return };
         let sub = Sub { member, enc: Encoding::new(framing, carrier) };
         rooms.subscribe(subs, space, topic, sub, max_topics);
     }
@@ -199,7 +199,7 @@ impl State {
         }
         self.call_protocol(member, true, |proto, sp, cx| proto.on_close(sp, reason, cx));
         let State { rooms, conns, sessions, .. } = self;
-        if let Some(subs) = member_subs_any(conns, sessions, member) {
+        if let Some(subs) = member_subs(conns, sessions, member, true) {
             rooms.leave_all(subs);
         }
     }
@@ -218,27 +218,22 @@ impl State {
     }
 }
 
-/// The membership list of a member that has not been released.
+/// The membership list of a member; of a released one only if `even_released`.
 fn member_subs<'a>(
     conns: &'a mut super::conns::Conns,
     sessions: &'a mut super::sessions::Sessions,
     member: Member,
+    even_released: bool,
 ) -> Option<&'a mut Vec<SubKey>> {
     match member {
-        Member::Conn(id) => conns.get_mut(id).and_then(|c| c.ws_mut()).filter(|ws| !ws.released).map(|ws| &mut ws.subs),
-        Member::Session(sid) => sessions.table.get_mut(sid).filter(|s| !s.released).map(|s| &mut s.subs),
-    }
-}
-
-/// The membership list of a member, released or not.
-fn member_subs_any<'a>(
-    conns: &'a mut super::conns::Conns,
-    sessions: &'a mut super::sessions::Sessions,
-    member: Member,
-) -> Option<&'a mut Vec<SubKey>> {
-    match member {
-        Member::Conn(id) => conns.get_mut(id).and_then(|c| c.ws_mut()).map(|ws| &mut ws.subs),
-        Member::Session(sid) => sessions.table.get_mut(sid).map(|s| &mut s.subs),
+        Member::Conn(id) => {
+            let ws = conns.get_mut(id).and_then(|c| c.ws_mut())?;
+            (even_released || !ws.released).then_some(&mut ws.subs)
+        }
+        Member::Session(sid) => {
+            let s = sessions.table.get_mut(sid)?;
+            (even_released || !s.released).then_some(&mut s.subs)
+        }
     }
 }
 

@@ -168,7 +168,7 @@ impl State {
             self.counters.inc(Counter::PublishRejected);
             return response::text(400, "body must be UTF-8 text\n", close);
         }
-        let space = match query_value(&req.query, "service") {
+        let space = match request::query_param(&req.query, "service") {
             Some(prefix) => match self.ctx.services.by_prefix(&prefix) {
                 Some(s) => s.space,
                 None => return response::text(404, &format!("no service at {prefix}\n"), close),
@@ -203,16 +203,6 @@ impl State {
             }
         }
     }
-}
-
-/// A query parameter, percent-decoded.
-fn query_value(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| {
-            String::from_utf8_lossy(&crate::transport::sockjs::receive::url_decode(v.as_bytes())).into_owned()
-        })
-    })
 }
 
 /// The demo page with its script URLs and service filled in.

@@ -209,15 +209,23 @@ impl State {
                 // Best effort: a failure leaves the kernel's default.
                 let _ = socket2::SockRef::from(&fd).set_send_buffer_size(send_buffer);
             }
-            let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-            let id = self.conns.insert(fd, self.clock.now_ms);
-            if let Err(e) = io.add_conn(id.token(), raw) {
-                tracing::warn!(error = %e, "cannot start reading a new connection");
-                self.conns.remove(id);
-                continue;
+            if self.start_reading(io, fd).is_some() {
+                self.counters.inc(Counter::ConnectionsAccepted);
             }
-            self.counters.inc(Counter::ConnectionsAccepted);
         }
+    }
+
+    /// Add a socket to the table and start reading it; `None` (and the socket closed) if
+    /// the backend refuses it.
+    fn start_reading(&mut self, io: &mut Backend, fd: OwnedFd) -> Option<ConnId> {
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let id = self.conns.insert(fd, self.clock.now_ms);
+        if let Err(e) = io.add_conn(id.token(), raw) {
+            tracing::warn!(error = %e, "cannot start reading a connection");
+            self.conns.remove(id);
+            return None;
+        }
+        Some(id)
     }
 
     /// Messages from other shards and application threads, in arrival order.

@@ -193,14 +193,9 @@ impl State {
     /// Take connections other shards moved here and answer their requests.
     pub(super) fn register_adopted(&mut self, io: &mut crate::io::Backend) {
         for (fd, input) in std::mem::take(&mut self.adopted) {
-            let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-            let id = self.conns.insert(fd, self.clock.now_ms);
-            if let Err(e) = io.add_conn(id.token(), raw) {
-                tracing::warn!(error = %e, "cannot read an adopted connection");
-                self.conns.remove(id);
-                continue;
+            if let Some(id) = self.start_reading(io, fd) {
+                self.on_http_data(id, &input);
             }
-            self.on_http_data(id, &input);
         }
     }
 }
