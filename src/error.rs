@@ -73,18 +73,28 @@ pub enum HttpError {
     BodyTooLarge,
     #[error("invalid Content-Length")]
     BadContentLength,
+    /// RFC 9112 §6.3: two Content-Length values that differ (request smuggling).
+    #[error("conflicting Content-Length headers")]
+    ConflictingContentLength,
+    /// RFC 9112 §6.1: Content-Length together with Transfer-Encoding (request smuggling).
+    #[error("Content-Length together with Transfer-Encoding")]
+    LengthWithTransferEncoding,
+    /// RFC 9112 §6.1: a Transfer-Encoding other than exactly `chunked`, or one in HTTP/1.0.
     #[error("unsupported Transfer-Encoding (only chunked is accepted)")]
-    ChunkedBody,
+    BadTransferEncoding,
 }
 
 impl HttpError {
     /// The status code answered for this error.
     pub fn status(self) -> u16 {
         match self {
-            HttpError::Malformed | HttpError::BadContentLength => 400,
+            HttpError::Malformed
+            | HttpError::BadContentLength
+            | HttpError::ConflictingContentLength
+            | HttpError::LengthWithTransferEncoding
+            | HttpError::BadTransferEncoding => 400,
             HttpError::HeadTooLarge => 431,
             HttpError::BodyTooLarge => 413,
-            HttpError::ChunkedBody => 411,
         }
     }
 }

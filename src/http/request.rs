@@ -65,16 +65,64 @@ pub fn parse(
         http10: req.version == Some(0),
         ..Request::default()
     };
+    let mut framing = Framing::default();
     for h in req.headers.iter() {
-        apply_header(&mut out, h.name, h.value)?;
+        apply_header(&mut out, &mut framing, h.name, h.value)?;
     }
+    framing.check(&mut out)?;
     if out.content_length > max_body_bytes {
         return Err(HttpError::BodyTooLarge);
     }
     Ok(Some((out, head_len)))
 }
 
-fn apply_header(out: &mut Request, name: &str, value: &[u8]) -> Result<(), HttpError> {
+/// The headers that frame a body, gathered before they are checked together
+/// (RFC 9112 §6: a request with an ambiguous length is refused, never guessed at).
+#[derive(Default)]
+struct Framing {
+    content_length: Option<usize>,
+    /// Every Transfer-Encoding value, in order (repeated headers are one list).
+    transfer_encoding: Vec<u8>,
+}
+
+impl Framing {
+    fn content_length(&mut self, value: &[u8]) -> Result<(), HttpError> {
+        let n = parse_content_length(value)?;
+        match self.content_length {
+            Some(seen) if seen != n => Err(HttpError::ConflictingContentLength),
+            _ => {
+                self.content_length = Some(n);
+                Ok(())
+            }
+        }
+    }
+
+    fn transfer_encoding(&mut self, value: &[u8]) {
+        if !self.transfer_encoding.is_empty() {
+            self.transfer_encoding.push(b',');
+        }
+        self.transfer_encoding.extend_from_slice(value);
+    }
+
+    /// §6.1: Transfer-Encoding must be exactly `chunked` (we decode nothing else), never
+    /// with Content-Length, and never in HTTP/1.0.
+    fn check(self, out: &mut Request) -> Result<(), HttpError> {
+        if self.transfer_encoding.is_empty() {
+            out.content_length = self.content_length.unwrap_or(0);
+            return Ok(());
+        }
+        if self.content_length.is_some() {
+            return Err(HttpError::LengthWithTransferEncoding);
+        }
+        if out.http10 || !self.transfer_encoding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            return Err(HttpError::BadTransferEncoding);
+        }
+        out.chunked = true;
+        Ok(())
+    }
+}
+
+fn apply_header(out: &mut Request, framing: &mut Framing, name: &str, value: &[u8]) -> Result<(), HttpError> {
     let n = name.as_bytes();
     if n.eq_ignore_ascii_case(b"upgrade") {
         out.upgrade = Some(value.to_vec());
@@ -101,13 +149,9 @@ fn apply_header(out: &mut Request, name: &str, value: &[u8]) -> Result<(), HttpE
     } else if n.eq_ignore_ascii_case(b"access-control-request-headers") {
         out.access_control_request_headers = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"content-length") {
-        out.content_length = parse_content_length(value)?;
+        framing.content_length(value)?;
     } else if n.eq_ignore_ascii_case(b"transfer-encoding") {
-        if has_token(value, b"chunked") {
-            out.chunked = true;
-        } else if !value.trim_ascii().eq_ignore_ascii_case(b"identity") {
-            return Err(HttpError::ChunkedBody);
-        }
+        framing.transfer_encoding(value);
     }
     Ok(())
 }
@@ -240,7 +284,30 @@ Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Ke
         let bad = b"POST /publish/a HTTP/1.1\r\nContent-Length: -1\r\n\r\n";
         assert_eq!(parse(bad, 8192, 10), Err(HttpError::BadContentLength));
         let gzip = b"POST /publish/a HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n";
-        assert_eq!(parse(gzip, 8192, 10), Err(HttpError::ChunkedBody));
+        assert_eq!(parse(gzip, 8192, 10), Err(HttpError::BadTransferEncoding));
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused_rfc9112_6() {
+        let req = |headers: &str| format!("POST /x HTTP/1.1\r\nHost: h\r\n{headers}\r\n");
+        let parse_req = |headers: &str| parse(req(headers).as_bytes(), 8192, 1000).map(|r| r.map(|(r, _)| r));
+        let same = parse_req("Content-Length: 5\r\nContent-Length: 5\r\n").unwrap().unwrap();
+        assert_eq!(same.content_length, 5, "repeated equal values are one value");
+        assert_eq!(parse_req("Content-Length: 5\r\nContent-Length: 6\r\n"), Err(HttpError::ConflictingContentLength));
+        assert_eq!(
+            parse_req("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"),
+            Err(HttpError::LengthWithTransferEncoding)
+        );
+        for te in ["gzip, chunked", "chunked, chunked", "identity", "xchunked"] {
+            assert_eq!(parse_req(&format!("Transfer-Encoding: {te}\r\n")), Err(HttpError::BadTransferEncoding), "{te}");
+        }
+        let two = parse_req("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n");
+        assert_eq!(two, Err(HttpError::BadTransferEncoding), "repeated headers form one list");
+        assert!(parse_req("Transfer-Encoding: Chunked\r\n").unwrap().unwrap().chunked);
+        let http10 = b"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse(http10, 8192, 1000), Err(HttpError::BadTransferEncoding));
+        let folded = b"GET /x HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n  continued\r\n\r\n";
+        assert_eq!(parse(folded, 8192, 1000), Err(HttpError::Malformed), "obs-fold");
     }
 
     #[test]
