@@ -9,7 +9,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/autobahn}
-command -v kosoku >/dev/null || python3 -m pip install --quiet kosoku==0.1.0
+# kosoku comes from PyPI into a virtual environment of the project's own (a global pip
+# install is refused on Debian 12 and Ubuntu >= 23.04: externally-managed-environment).
+venv=target/kosoku-venv
+if [ ! -x "$venv/bin/kosoku" ]; then
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    echo "autobahn: python3 -m venv failed; installing python3-venv" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; } \
+      || { echo "autobahn: cannot create a Python venv" >&2; exit 1; }
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kosoku==0.1.0
+fi
+kosoku=$venv/bin/kosoku
 cargo build --release --quiet
 mkdir -p "$out"
 status=0
@@ -24,7 +36,7 @@ for backend in uring epoll; do
   done
   start=$(date +%s)
   set +e
-  timeout 1200 kosoku -p 2 -x '12.*' -x '13.*' -o "$out/$backend" "ws://127.0.0.1:$port/echo/websocket" \
+  timeout 1200 "$kosoku" -p 2 -x '12.*' -x '13.*' -o "$out/$backend" "ws://127.0.0.1:$port/echo/websocket" \
     > "$out/kosoku-$backend.log" 2>&1
   rc=$?
   set -e

@@ -98,8 +98,9 @@ mod error;
 mod metrics;
 
 pub use api::{
-    App, ChannelsBuilder, CloseReason, Conn, ConnError, ConnHandle, ConnectionId, HandleError, Handler,
-    Message, PublishError, PublishStatus, Publisher, RoomsOptions, ServeArgs, ServiceBuilder, Transport,
+    exit_on_clap_error, App, ChannelsBuilder, CloseReason, Conn, ConnError, ConnHandle, ConnectionId,
+    HandleError, Handler, Message, PublishError, PublishStatus, Publisher, RoomsOptions, ServeArgs,
+    ServiceBuilder, Transport,
 };
 pub use config::Config;
 pub use error::{ConfigError, StartError};

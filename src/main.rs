@@ -1,7 +1,7 @@
 //! The `ringcast` command: parse the command line, build a `Config`, run the server.
 
 use clap::{Parser, Subcommand};
-use ringcast::{App, Config, ServeArgs};
+use ringcast::{exit_on_clap_error, App, Config, ServeArgs};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -30,7 +30,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::try_parse().unwrap_or_else(|e| exit_on_clap_error(e));
+    match cli.command {
         Command::Serve { args } => App::new(args.config_or_exit(Config::embedded_default())).run(),
         Command::CheckConfig { file } => match Config::from_file(&file) {
             Ok(c) => {

@@ -80,10 +80,19 @@ fn auto_states_what_it_chose_and_why() {
 
 #[test]
 fn bad_flag_exits_2() {
-    let out = ringcast().args(["serve", "--shards", "many"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let out = ringcast().args(["serve", "--backend", "kqueue"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    for args in [
+        &["serve", "--shards", "many"][..],
+        &["serve", "--backend", "kqueue"],
+        &["serve", "--nope"],
+        &["bogus"],
+    ] {
+        let out = ringcast().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("ringcast: ") && err.trim().lines().count() == 1, "{args:?}: {err}");
+    }
+    let help = ringcast().args(["serve", "--help"]).output().unwrap();
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--listen"));
     let out = ringcast().args(["serve", "--listen", "nowhere"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -13,7 +13,7 @@ mod serve;
 
 pub use handle::{ConnHandle, HandleError, PublishError, PublishStatus, Publisher};
 pub use handler::{CloseReason, Conn, ConnError, ConnectionId, Handler, Message, Transport};
-pub use serve::ServeArgs;
+pub use serve::{exit_on_clap_error, ServeArgs};
 
 pub(crate) use handler::ConnCore;
 pub(crate) use info::ConnInfo;

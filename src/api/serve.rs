@@ -51,9 +51,13 @@ struct OnlyServeArgs {
 }
 
 impl ServeArgs {
-    /// Parse the process's arguments; on a bad flag print usage and exit with status 2.
+    /// Parse the process's arguments; on a bad flag print one line (`ringcast: …`) and
+    /// exit with status 2. `--help` and `--version` print and exit 0.
     pub fn parse_args() -> ServeArgs {
-        <OnlyServeArgs as clap::Parser>::parse().serve
+        match <OnlyServeArgs as clap::Parser>::try_parse() {
+            Ok(args) => args.serve,
+            Err(e) => exit_on_clap_error(e),
+        }
     }
 
     /// The configuration: the `--config` file if given, else `default`, with the flags
@@ -122,13 +126,37 @@ impl App {
         println!("{}", server.startup_line());
         started(&server);
         let signal = crate::server::wait_for_signal();
-        tracing::info!(signal, "shutting down");
-        println!("ringcast: {signal} received, closing connections");
+        tracing::info!(signal, "shutting down: closing connections");
         if let Err(e) = server.stop() {
             tracing::error!(error = %e, "shard failed during shutdown");
         }
         ExitCode::SUCCESS
     }
+}
+
+/// Help and version go to stdout with status 0; a usage error is one line on stderr with
+/// status 2 (clap's own rendering runs to several lines).
+///
+/// ```no_run
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Cli { #[arg(long)] n: u32 }
+/// let cli = Cli::try_parse().unwrap_or_else(|e| ringcast::exit_on_clap_error(e));
+/// ```
+pub fn exit_on_clap_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    eprintln!("ringcast: {} (try --help)", first.trim_start_matches("error: "));
+    std::process::exit(2)
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the filter (default `info`). A program that set
