@@ -925,7 +925,7 @@ mod tests {
             }
             // Even lengths go out as two iovecs (sendmsg), odd ones as one (send).
             let len = conn.inflight.len();
-            let first = if len % 2 == 0 { len / 2 } else { len };
+            let first = if len.is_multiple_of(2) { len / 2 } else { len };
             let base = conn.inflight.as_mut_ptr();
             conn.iov[0] = libc::iovec { iov_base: base.cast(), iov_len: first };
             conn.iov[1] = libc::iovec { iov_base: base.wrapping_add(first).cast(), iov_len: len - first };
