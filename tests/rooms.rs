@@ -223,6 +223,29 @@ fn stalled_reader_is_closed_and_others_are_unaffected(b: BackendChoice) {
 }
 both_backends!(stalled_reader_is_closed_and_others_are_unaffected);
 
+/// A consumer closed for its send budget is told so when its socket can take it: close
+/// 1008 (SockJS: `c[1008,"Send budget exceeded"]` first), not only a line in the log.
+fn slow_consumer_gets_its_1008_when_the_socket_takes_it(b: BackendChoice) {
+    let server = common::start_with(b, 1, "[limits]\nsend_budget_bytes = 4096\n");
+    let addr = server.local_addr();
+    let mut raw = WsClient::connect(addr, "/rooms/websocket");
+    raw.send_text("sub,big");
+    let mut sj = WsClient::connect(addr, "/rooms/000/s/websocket");
+    assert_eq!(sj.recv_text(), "o");
+    sj.send_text(r#"["sub,big"]"#);
+    wait_subscriptions(&server, 2);
+    // One message over the per-tick cap (4 × the budget): both members are over budget
+    // at once, with empty socket buffers.
+    let body = "x".repeat(20_000);
+    let req = format!("POST /publish/big HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    assert!(common::http_raw(addr, req.as_bytes()).starts_with("HTTP/1.1 204"));
+    raw.expect_close(1008);
+    assert_eq!(sj.recv_text(), r#"c[1008,"Send budget exceeded"]"#);
+    sj.expect_close(1008);
+    assert_eq!(server.metric(Counter::ClosedBackpressure), 2);
+}
+both_backends!(slow_consumer_gets_its_1008_when_the_socket_takes_it);
+
 fn http_publish_reaches_members(b: BackendChoice) {
     let server = common::start(b, 2);
     let mut m = WsClient::connect(server.local_addr(), "/rooms/websocket");

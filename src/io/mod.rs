@@ -185,6 +185,15 @@ impl Backend {
     }
 }
 
+/// Write `bytes` at once if the socket takes them, without waiting and without caring
+/// if it does not (a last word to a peer that is about to be cut off).
+pub fn send_now(fd: RawFd, bytes: &[u8]) {
+    // SAFETY: a non-blocking send from a live slice on a socket fd we own.
+    unsafe {
+        libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+    }
+}
+
 /// Half-close both directions so pending reads finish (`ReadClosed`) and pending writes
 /// fail fast; the fd itself is closed later by its owner.
 pub fn shutdown(fd: RawFd) {

@@ -87,6 +87,12 @@ impl SendQueue {
         self.in_flight
     }
 
+    /// Everything handed to the kernel so far was whole: no write is in flight and no
+    /// partly written one waits to be resumed. Only then may other bytes go out first.
+    pub fn at_frame_boundary(&self) -> bool {
+        !self.in_flight && self.inflight.is_empty()
+    }
+
     /// Bytes not yet written (queued + in flight).
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes

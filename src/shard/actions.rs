@@ -125,7 +125,7 @@ impl State {
                 if self.conns.get(id).is_some_and(|c| c.is_open()) {
                     tracing::info!(?id, budget = self.ctx.config.limits.send_budget_bytes, "closing slow consumer");
                     self.counters.inc(Counter::ClosedBackpressure);
-                    self.abort(id, Some(CloseCause::Backpressure));
+                    self.abort_slow_consumer(id);
                 }
             }
             for sid in std::mem::take(&mut self.rooms.slow_sessions) {

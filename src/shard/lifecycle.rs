@@ -67,6 +67,26 @@ impl State {
         self.release(Member::Conn(id), cause.map_or(CloseReason::Client, close_reason));
     }
 
+    /// A slow consumer: its queue is dropped and, best effort, its close frame (1008;
+    /// SockJS `c[1008,"Send budget exceeded"]` first) is written straight to the socket
+    /// when the kernel holds no partial frame of it, then it is aborted.
+    pub(super) fn abort_slow_consumer(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if let (Phase::Ws(ws), true) = (&conn.phase, conn.queue.at_frame_boundary()) {
+                let mut last = Vec::new();
+                if ws.carrier == Carrier::SockjsWs {
+                    let text = framing::close_frame(1008, "Send budget exceeded");
+                    last.extend_from_slice(&codec::frame(OpCode::Text, &text));
+                }
+                let reason = default_reason(CloseCause::Backpressure);
+                last.extend_from_slice(&codec::close_frame(CloseCause::Backpressure.close_code(), reason));
+                conn.queue.discard();
+                io::send_now(conn.raw_fd(), &last);
+            }
+        }
+        self.abort(id, Some(CloseCause::Backpressure));
+    }
+
     /// The connection's held response is going away: a SockJS session whose receiver
     /// it was ends at once (sockjs §6.5); a parked request is forgotten.
     fn drop_held(&mut self, id: ConnId) {
