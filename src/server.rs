@@ -265,6 +265,9 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Bind one listener per shard to the same address with `SO_REUSEPORT`; the kernel
 /// spreads new connections across them. Port 0 is resolved by the first bind.
 fn bind_all(requested: SocketAddr, shards: usize) -> Result<(Vec<OwnedFd>, SocketAddr), StartError> {
+    if requested.port() != 0 {
+        ensure_port_is_free(requested)?;
+    }
     let mut addr = requested;
     let mut listeners = Vec::with_capacity(shards);
     for _ in 0..shards {
@@ -276,6 +279,26 @@ fn bind_all(requested: SocketAddr, shards: usize) -> Result<(Vec<OwnedFd>, Socke
         listeners.push(OwnedFd::from(socket));
     }
     Ok((listeners, addr))
+}
+
+/// Refuse to share a port with another process. With `SO_REUSEPORT` a second server on the
+/// same address would bind silently and the kernel would split new connections between
+/// the two; a bind without it fails while anyone listens there (`SO_REUSEADDR` still
+/// lets it past sockets in TIME_WAIT).
+fn ensure_port_is_free(addr: SocketAddr) -> Result<(), StartError> {
+    let probe = || -> std::io::Result<()> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())
+    };
+    probe().map_err(|source| {
+        let source = if source.kind() == std::io::ErrorKind::AddrInUse {
+            std::io::Error::new(source.kind(), "address in use: another process (perhaps another ringcast) listens there")
+        } else {
+            source
+        };
+        StartError::Bind { addr: addr.to_string(), source }
+    })
 }
 
 fn bind_one(addr: SocketAddr) -> std::io::Result<Socket> {

@@ -121,6 +121,17 @@ fn bad_config_names_the_field_and_exits_2() {
 }
 
 #[test]
+fn a_second_server_on_the_same_port_is_refused() {
+    let (first, line) = serve(&["--backend", "epoll"], &[]);
+    let addr = address_of(&line).to_string();
+    let out = ringcast().args(["serve", "--backend", "epoll", "--listen", &addr]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("address in use") && err.trim().lines().count() == 1, "{err}");
+    assert!(terminate(first).success());
+}
+
+#[test]
 fn shipped_example_configs_are_valid() {
     for file in ["examples/echo.toml", "src/default.toml"] {
         let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
