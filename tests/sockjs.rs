@@ -944,6 +944,32 @@ fn xhr_streaming(addr: SocketAddr, base: &str, s: &str) -> Stream {
     st
 }
 
+/// Shutdown ends every attached receiver properly: `c[1001,"Server shutting down"]`, then
+/// the end of the response (the last chunk; EOF for HTTP/1.0), on streaming and polling
+/// transports, on both shards.
+fn shutdown_closes_every_receiver_with_1001(b: BackendChoice) {
+    let server = common::start_sockjs(b, 2, "");
+    let a = server.local_addr();
+    let (s1, s2, s3) = (sid(), sid(), sid());
+    let mut streaming = xhr_streaming(a, "/echo", &s1);
+    assert_eq!(streaming.until("\n"), "o\n");
+    let mut events = eventsource(a, &s2, None);
+    assert_eq!(events.until("\r\n\r\n"), "data: o\r\n\r\n");
+    open_xhr(a, "/echo", &s3);
+    let mut polling = Stream::open(a, &req("POST", format!("/echo/000/{s3}/xhr")));
+    assert_eq!(polling.head.status, 200);
+    std::thread::sleep(Duration::from_millis(100)); // the poll is attached
+    server.request_shutdown();
+    assert_eq!(streaming.until("\n"), "c[1001,\"Server shutting down\"]\n");
+    assert_eq!(events.until("\r\n\r\n"), "data: c[1001,\"Server shutting down\"]\r\n\r\n");
+    assert_eq!(polling.until("\n"), "c[1001,\"Server shutting down\"]\n");
+    for st in [&mut streaming, &mut events, &mut polling] {
+        assert!(!st.pull(), "the response ended (last chunk): {:?}", st.rest());
+    }
+    server.stop().unwrap();
+}
+both_backends!(shutdown_closes_every_receiver_with_1001);
+
 /// Items 34–35: xhr_streaming head, prelude, `o`, then a message.
 fn items_34_35_xhr_streaming(b: BackendChoice) {
     let server = common::start_sockjs(b, 1, "");

@@ -70,23 +70,25 @@ impl State {
         }
     }
 
-    /// On the first sweep after shutdown was requested, close every connection and
-    /// session politely.
+    /// On the first sweep after shutdown was requested, close every session and
+    /// connection politely. Sessions first: an attached receiver then gets
+    /// `c[1001,"Server shutting down"]` and the end of its response before its connection
+    /// is closed (FIN after the last byte).
     fn check_shutdown(&mut self) {
         if self.drain_deadline_ms.is_some() || !self.ctx.shutdown.load(Ordering::Acquire) {
             return;
         }
         self.drain_deadline_ms = Some(self.clock.now_ms + self.ctx.config.limits.shutdown_grace_ms);
+        let mut sids = Vec::new();
+        self.sessions.table.ids(&mut sids);
+        for sid in sids {
+            self.close_session(sid, 1001, "Server shutting down", crate::api::CloseReason::Shutdown);
+        }
         let mut ids = Vec::new();
         self.conns.ids(&mut ids);
         tracing::debug!(shard = self.id.0, connections = ids.len(), "draining");
         for id in ids {
             self.start_close(id, CloseCause::Shutdown, "");
-        }
-        let mut sids = Vec::new();
-        self.sessions.table.ids(&mut sids);
-        for sid in sids {
-            self.close_session(sid, 1001, "Server shutting down", crate::api::CloseReason::Shutdown);
         }
     }
 }
