@@ -339,35 +339,56 @@ fn ignore_sigpipe() {
     }
 }
 
-/// Block SIGINT/SIGTERM in this thread and all threads it spawns later, so that
-/// [`wait_for_signal`] receives them. Call before `Server::start`.
-pub(crate) fn block_shutdown_signals() {
-    // SAFETY: building a signal set and changing this thread's mask.
+/// The signals a server takes over: SIGINT and SIGTERM (drain and exit), SIGHUP (logged;
+/// nothing to reload yet, and it must not kill the process as its default action does).
+fn handled_signals() -> libc::sigset_t {
+    // SAFETY: building a signal set on the stack.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Block the handled signals in this thread and all threads it spawns later, so that
+/// [`wait_for_signal`] receives them. Call before `Server::start`.
+pub(crate) fn block_shutdown_signals() {
+    let set = handled_signals();
+    // SAFETY: changing this thread's signal mask with a valid set.
+    unsafe {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 
-/// Wait for SIGINT or SIGTERM; returns the signal's name.
+/// Wait for SIGINT or SIGTERM and return its name; SIGHUP is logged and waited past.
 pub(crate) fn wait_for_signal() -> &'static str {
-    // SAFETY: sigwait on a set of blocked signals.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
+    let set = handled_signals();
+    loop {
         let mut sig = 0;
-        libc::sigwait(&set, &mut sig);
-        if sig == libc::SIGINT {
-            "SIGINT"
-        } else {
-            "SIGTERM"
+        // SAFETY: sigwait on a set of signals this thread has blocked.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        match sig {
+            libc::SIGINT => return "SIGINT",
+            libc::SIGTERM => return "SIGTERM",
+            _ => tracing::info!("SIGHUP received: nothing to reload (ignored)"),
         }
     }
+}
+
+/// After the first SIGINT/SIGTERM: a second one exits at once, without waiting for the
+/// drain (status 1, with one line on stderr).
+pub(crate) fn exit_on_second_signal() {
+    std::thread::Builder::new()
+        .name("ringcast-signals".into())
+        .spawn(|| {
+            let signal = wait_for_signal();
+            eprintln!("ringcast: second {signal}: exiting without waiting for connections to close");
+            std::process::exit(1);
+        })
+        .expect("spawn the signal thread");
 }
 
 #[cfg(test)]

@@ -27,14 +27,7 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
 fn terminate(mut child: Child) -> std::process::ExitStatus {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < end, "server did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    terminate_wait(&mut child)
 }
 
 fn address_of(line: &str) -> std::net::SocketAddr {
@@ -118,6 +111,47 @@ fn bad_config_names_the_field_and_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("shardz"));
     let out = ringcast().args(["check-config", "/nonexistent/ringcast.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A second SIGTERM during the drain exits at once; SIGHUP is logged and ignored.
+#[test]
+fn second_signal_forces_the_exit_and_sighup_is_ignored() {
+    let mut cmd = ringcast();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--backend", "epoll"]).env("RUST_LOG", "info");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let pid = child.id() as i32;
+    // SAFETY: signals to our own child process.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP must not kill the server");
+    // A client that never closes keeps the drain waiting for its linger (2 s).
+    let _idle = std::net::TcpStream::connect(address_of(&line)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the first SIGTERM drains");
+    let second = Instant::now();
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = terminate_wait(&mut child);
+    assert!(second.elapsed() < Duration::from_millis(1000), "took {:?}", second.elapsed());
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("SIGHUP received") && err.contains("second SIGTERM"), "{err}");
+}
+
+/// The exit status within 10 s.
+fn terminate_wait(child: &mut Child) -> std::process::ExitStatus {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < end, "server did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]

@@ -237,7 +237,10 @@ fn slow_consumer_gets_its_1008_when_the_socket_takes_it(b: BackendChoice) {
     // One message over the per-tick cap (4 × the budget): both members are over budget
     // at once, with empty socket buffers.
     let body = "x".repeat(20_000);
-    let req = format!("POST /publish/big HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let req = format!(
+        "POST /publish/big HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     assert!(common::http_raw(addr, req.as_bytes()).starts_with("HTTP/1.1 204"));
     raw.expect_close(1008);
     assert_eq!(sj.recv_text(), r#"c[1008,"Send budget exceeded"]"#);

@@ -126,7 +126,8 @@ impl App {
         println!("{}", server.startup_line());
         started(&server);
         let signal = crate::server::wait_for_signal();
-        tracing::info!(signal, "shutting down: closing connections");
+        tracing::info!(signal, "shutting down: closing connections (a second signal exits at once)");
+        crate::server::exit_on_second_signal();
         if let Err(e) = server.stop() {
             tracing::error!(error = %e, "shard failed during shutdown");
         }
