@@ -120,6 +120,11 @@ pub struct IoTuning {
     pub read_buffer_bytes: usize,
     /// Provided read buffers per shard (io_uring); a power of two.
     pub read_buffer_count: u16,
+    /// Bytes read from one connection per tick (epoll) before the shard moves on to
+    /// flushes, timers and other connections; the rest is read next tick. A client
+    /// that never stops sending cannot hold the shard. io_uring shares its provided
+    /// buffers between connections and caps the completions handled per tick instead.
+    pub read_budget_bytes: usize,
     /// `SO_SNDBUF` of every accepted connection, bytes; 0 leaves it to the kernel's
     /// autotuning (which lets one stalled loopback peer hold megabytes). A cap bounds the
     /// kernel memory each connection can pin; the kernel doubles the value.
@@ -336,6 +341,7 @@ impl Default for IoTuning {
             ring_entries: 4096,
             read_buffer_bytes: 16 * 1024,
             read_buffer_count: 1024,
+            read_budget_bytes: 64 * 1024,
             socket_send_buffer_bytes: 0,
         }
     }
@@ -493,6 +499,12 @@ impl Limits {
 }
 
 impl Limits {
+    /// Input an HTTP connection may buffer while it cannot be parsed (its response is
+    /// held, or not being read): one complete request.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_request_head_bytes + self.max_request_body_bytes
+    }
+
     /// Hard per-connection queue bound within a tick: 4 × `send_budget_bytes`.
     pub fn queue_cap_bytes(&self) -> usize {
         self.send_budget_bytes.saturating_mul(4)
@@ -509,6 +521,9 @@ impl IoTuning {
         }
         if !self.read_buffer_count.is_power_of_two() || self.read_buffer_count < 8 {
             return Err(invalid("io.read_buffer_count", "a power of two, at least 8"));
+        }
+        if self.read_budget_bytes < self.read_buffer_bytes {
+            return Err(invalid("io.read_budget_bytes", "at least io.read_buffer_bytes"));
         }
         if self.socket_send_buffer_bytes != 0 && !(1024..=1 << 30).contains(&self.socket_send_buffer_bytes) {
             return Err(invalid(

@@ -61,6 +61,7 @@ counters! {
     HandleOpsDropped => ("ringcast_handle_ops_dropped_total", "counter", "Handle operations for connections that had already closed."),
     BusRequests => ("ringcast_bus_requests_total", "counter", "Requests sent to another shard (SockJS sends relayed to the session's owner)."),
     BusRequestTimeouts => ("ringcast_bus_request_timeouts_total", "counter", "Requests to another shard not answered in time (the client got 503)."),
+    ClosedInputOverflow => ("ringcast_closed_input_overflow_total", "counter", "HTTP connections closed for sending more than one request while their response was pending."),
     WriteErrors => ("ringcast_write_errors_total", "counter", "Connections whose socket write failed."),
 }
 

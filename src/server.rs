@@ -206,6 +206,7 @@ impl ShardSpawn {
             ring_entries: config.io.ring_entries,
             read_buffer_bytes: config.io.read_buffer_bytes,
             read_buffer_count: config.io.read_buffer_count,
+            read_budget_bytes: config.io.read_budget_bytes,
         };
         let pin = config.pin_shards;
         let index = self.index;

@@ -45,8 +45,15 @@ impl State {
         buf.extend_from_slice(data);
         loop {
             let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open() && !c.is_holding()) else { return };
-            let Phase::Http { buf } = &mut conn.phase else { return };
             let limits = &self.ctx.config.limits;
+            if conn.queue.queued_bytes() > limits.send_budget_bytes {
+                // Pipelined requests whose responses are not read: stop answering until
+                // the client reads; its further input is bounded by `on_data`.
+                conn.input_paused = true;
+                self.conns.paused.push(id);
+                return;
+            }
+            let Phase::Http { buf } = &mut conn.phase else { return };
             let (req, head_len) =
                 match request::parse(buf, limits.max_request_head_bytes, limits.max_request_body_bytes) {
                     Ok(Some(parsed)) => parsed,

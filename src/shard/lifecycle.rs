@@ -116,7 +116,7 @@ impl State {
     }
 
     pub(super) fn on_written(&mut self, id: ConnId, result: i32) {
-        if !self.conns.on_written(id, result) {
+        if !self.conns.on_written(id, result, self.ctx.config.limits.send_budget_bytes) {
             self.abort(id, None);
         }
     }
