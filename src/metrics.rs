@@ -62,6 +62,9 @@ counters! {
     BusRequests => ("ringcast_bus_requests_total", "counter", "Requests sent to another shard (SockJS sends relayed to the session's owner)."),
     BusRequestTimeouts => ("ringcast_bus_request_timeouts_total", "counter", "Requests to another shard not answered in time (the client got 503)."),
     WriteErrors => ("ringcast_write_errors_total", "counter", "Connections whose socket write failed."),
+    OriginRefused => ("ringcast_origin_refused_total", "counter", "Requests refused with 403: an Origin not in security.allowed_origins (WebSocket upgrades included)."),
+    AuthRefused => ("ringcast_auth_refused_total", "counter", "Requests to /publish or /metrics refused with 401: missing or wrong bearer token."),
+    ClosedPerIpLimit => ("ringcast_closed_per_ip_limit_total", "counter", "Connections closed at accept (503): their IP already held security.max_connections_per_ip."),
 }
 
 /// Number of metrics.

@@ -92,7 +92,11 @@ impl State {
     fn answer(&mut self, id: ConnId, inc: &Incoming<'_>) -> Next {
         let req = inc.req;
         let close = req.close;
-        let resp = match route(&req.path, &self.ctx.services) {
+        let route = route(&req.path, &self.ctx.services);
+        if let Some((refusal, close)) = self.refuse_request(&route, req) {
+            return self.reply(id, refusal, close);
+        }
+        let resp = match route {
             Route::Page(index) if req.method == "GET" || req.method == "HEAD" => {
                 let page = self.ctx.services.page(index);
                 let full = response::build(200, &[], Some(&page.content_type), &page.body, close);

@@ -185,6 +185,7 @@ impl State {
             if let Err(fd) = self.rooms.bus.adopt(owner, conn.fd, buf) {
                 tracing::warn!(?owner, "cannot move a request to its session's shard: queue full");
                 self.counters.inc(Counter::BusDroppedBatches);
+                self.release_peer(std::os::fd::AsRawFd::as_raw_fd(&fd));
                 drop(fd);
             }
         }
