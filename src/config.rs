@@ -23,7 +23,10 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("default.toml");
 /// let err = ringcast::Config::from_toml("[[service]]\nprefix = '/metrics'\nprotocol = 'echo'\n");
 /// assert!(ringcast::config::RESERVED_PATHS.contains(&"/metrics") && err.is_err());
 /// ```
-pub const RESERVED_PATHS: [&str; 3] = ["/healthz", "/metrics", "/publish"];
+pub const RESERVED_PATHS: [&str; 4] = ["/healthz", "/metrics", "/publish", DEMO_CLIENT_PATH];
+
+/// Where the demo page's own browser client is served (with the demo page).
+pub const DEMO_CLIENT_PATH: &str = "/ringcast-client.js";
 
 /// Top-level configuration: what `ringcast serve` reads from TOML, and what an
 /// [`App`](crate::App) starts from.
@@ -142,9 +145,12 @@ pub struct DemoConfig {
     pub enabled: bool,
     /// The SockJS rooms service the page connects to.
     pub service: String,
-    /// sockjs-client script URL (public CDN by default; point it at a local copy offline).
+    /// Empty (the default): the page uses ringcast's own client, served at
+    /// `/ringcast-client.js` (WebSocket transport only; works offline). A URL: the page
+    /// loads sockjs-client from it instead (every transport, and a transport menu).
     pub sockjs_client_url: String,
-    /// websocket-multiplex client script URL.
+    /// websocket-multiplex client script URL, loaded with `sockjs_client_url` when that
+    /// is set.
     pub multiplex_client_url: String,
 }
 
@@ -153,7 +159,7 @@ impl Default for DemoConfig {
         DemoConfig {
             enabled: true,
             service: "/rooms".into(),
-            sockjs_client_url: default_sockjs_url(),
+            sockjs_client_url: String::new(),
             multiplex_client_url:
                 "https://cdn.jsdelivr.net/npm/websocket-multiplex@0.1.0/multiplex_client.js".into(),
         }
