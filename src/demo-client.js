@@ -6,8 +6,9 @@
 // onclose({code, reason}), send(text), close(), transport and readyState.
 //
 // Ringcast.Multiplex(sock): websocket-multiplex channels over that connection.
-// channel(name) subscribes ("sub,<name>"); its send(text) sends "msg,<name>,<text>",
-// its close() sends "uns,<name>"; messages for it arrive as onmessage({data}).
+// channel(name) subscribes ("sub,<name>", then its onopen); its send(text) sends
+// "msg,<name>,<text>", its close() sends "uns,<name>"; messages for it arrive as
+// onmessage({data}).
 // Subscriptions are sent again whenever the connection (re)opens.
 (function (global) {
   'use strict';
@@ -95,7 +96,7 @@
     this._channels = {};
     // Channels opened before the connection subscribe when it opens.
     sock._openHooks.push(function () {
-      for (var name in self._channels) sock.send('sub,' + name);
+      for (var name in self._channels) self._subscribe(self._channels[name]);
     });
     sock.onmessage = function (e) { self._dispatch(String(e.data)); };
   }
@@ -133,8 +134,14 @@
       }
     };
     this._channels[name] = channel;
-    if (this._sock.readyState === OPEN) this._sock.send('sub,' + name);
+    if (this._sock.readyState === OPEN) this._subscribe(channel);
     return channel;
+  };
+
+  // Send the channel's `sub`, then its onopen (after the caller has had a chance to set it).
+  Multiplex.prototype._subscribe = function (channel) {
+    this._sock.send('sub,' + channel.name);
+    setTimeout(function () { if (channel.onopen) channel.onopen({ type: 'open' }); }, 0);
   };
 
   global.Ringcast = { SockJS: SockJS, Multiplex: Multiplex, version: 1 };

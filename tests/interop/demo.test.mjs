@@ -90,3 +90,20 @@ test('ringcast client reports the server close code and reason', { timeout: TEST
     await context.close();
   }
 });
+
+test('ringcast client channels: onopen, send, and the room echo', { timeout: TEST_TIMEOUT * 2 }, async () => {
+  const { context, page, errors } = await offlinePage();
+  try {
+    await page.goto(`${BASE}/`);
+    const got = await page.evaluate(() => new Promise((resolve) => {
+      const sock = new window.Ringcast.SockJS('/rooms');
+      const red = new window.Ringcast.Multiplex(sock).channel('red');
+      red.onopen = () => red.send('hello, red');
+      red.onmessage = (e) => { resolve(e.data); sock.close(); };
+    }));
+    assert.equal(got, 'hello, red');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
