@@ -167,11 +167,18 @@ fn a_second_server_on_the_same_port_is_refused() {
 
 #[test]
 fn shipped_example_configs_are_valid() {
-    for file in ["examples/echo.toml", "src/default.toml"] {
+    for file in ["examples/echo.toml", "examples/production.toml", "src/default.toml"] {
         let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
         let out = ringcast().args(["check-config", &path]).output().unwrap();
         assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
     }
+    let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let production =
+        std::fs::read_to_string(format!("{}/examples/production.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(
+        readme.contains(&production),
+        "README's production example differs from examples/production.toml"
+    );
 }
 
 /// `GET /metrics` with an optional `Authorization` value; the status line.
