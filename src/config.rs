@@ -195,6 +195,12 @@ pub struct SecurityConfig {
     /// Open connections one client IP may hold, over all shards; 0 = no limit. Further
     /// connections from that IP get a 503 and are closed at accept.
     pub max_connections_per_ip: u32,
+    /// SockJS HTTP-transport sessions open at once, over all shards; 0 = no limit.
+    /// Past it, a request that would create a session gets 503.
+    pub max_sessions: u32,
+    /// SockJS HTTP-transport sessions one client IP may have open, over all shards;
+    /// 0 = no limit. Past it, that IP's requests creating a session get 503.
+    pub max_sessions_per_ip: u32,
 }
 
 /// Environment variable that sets [`SecurityConfig::publish_token`].

@@ -64,6 +64,7 @@ counters! {
     WriteErrors => ("ringcast_write_errors_total", "counter", "Connections whose socket write failed."),
     OriginRefused => ("ringcast_origin_refused_total", "counter", "Requests refused with 403: an Origin not in security.allowed_origins (WebSocket upgrades included)."),
     AuthRefused => ("ringcast_auth_refused_total", "counter", "Requests to /publish or /metrics refused with 401: missing or wrong bearer token."),
+    SockjsSessionsRefused => ("ringcast_sockjs_sessions_refused_total", "counter", "SockJS sessions not created (503): over security.max_sessions or security.max_sessions_per_ip."),
     ClosedPerIpLimit => ("ringcast_closed_per_ip_limit_total", "counter", "Connections closed at accept (503): their IP already held security.max_connections_per_ip."),
 }
 

@@ -5,7 +5,9 @@
 //! (`security.allowed_origins`), whether an `Authorization` header carries the right
 //! bearer token (compared in constant time), the process-wide table of open connections
 //! per client IP (touched only when a connection is accepted or freed, never on the
-//! data path), and the once-per-interval throttle of refusal log lines. Does not own:
+//! data path), the count of SockJS sessions in total and per client IP (touched only
+//! when a session is created or destroyed), and the once-per-interval throttle of
+//! refusal log lines. Does not own:
 //! the responses or counters (`shard::guard`), or the configuration (`config`).
 
 use crate::config::SecurityConfig;
@@ -26,6 +28,7 @@ pub(crate) struct Security {
     publish_token: Option<Vec<u8>>,
     metrics_token: Option<Vec<u8>>,
     peers: Option<PeerTable>,
+    sessions: Option<SessionCount>,
     epoch: Instant,
     next_log_ms: [AtomicU64; LogKind::COUNT],
 }
@@ -36,10 +39,11 @@ pub(crate) enum LogKind {
     Origin = 0,
     Auth = 1,
     PerIp = 2,
+    Sessions = 3,
 }
 
 impl LogKind {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 }
 
 /// What a bearer-token check found.
@@ -62,6 +66,8 @@ impl Security {
             publish_token: token(&config.publish_token),
             metrics_token: token(&config.metrics_token),
             peers: (config.max_connections_per_ip > 0).then(|| PeerTable::new(config.max_connections_per_ip)),
+            sessions: (config.max_sessions > 0 || config.max_sessions_per_ip > 0)
+                .then(|| SessionCount::new(config.max_sessions, config.max_sessions_per_ip)),
             epoch: Instant::now(),
             next_log_ms: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -91,6 +97,11 @@ impl Security {
     /// The per-IP table, if `security.max_connections_per_ip` is set.
     pub(crate) fn peers(&self) -> Option<&PeerTable> {
         self.peers.as_ref()
+    }
+
+    /// The session count, if `security.max_sessions` or `max_sessions_per_ip` is set.
+    pub(crate) fn sessions(&self) -> Option<&SessionCount> {
+        self.sessions.as_ref()
     }
 
     /// True at most once per [`LOG_INTERVAL_MS`] per kind, over every shard.
@@ -190,6 +201,71 @@ impl PeerInner {
     }
 }
 
+/// A session, as the session count knows it: its service and client-chosen key.
+type SessionKey = (u16, Box<[u8]>);
+
+/// SockJS sessions open in total and per client IP, over every shard.
+pub(crate) struct SessionCount {
+    max_total: u32,
+    max_per_ip: u32,
+    inner: Mutex<SessionInner>,
+}
+
+#[derive(Default)]
+struct SessionInner {
+    total: u32,
+    by_ip: HashMap<IpAddr, u32>,
+    /// Each counted session and its client's IP (None: unknown, counted in the total only).
+    by_key: HashMap<SessionKey, Option<IpAddr>>,
+}
+
+impl SessionCount {
+    fn new(max_total: u32, max_per_ip: u32) -> SessionCount {
+        SessionCount { max_total, max_per_ip, inner: Mutex::new(SessionInner::default()) }
+    }
+
+    /// Count a new session `key` of service `service` from `ip`; false (nothing counted)
+    /// when the total or that IP is at its limit. A limit of 0 is no limit.
+    pub(crate) fn admit(&self, service: u16, key: &[u8], ip: Option<IpAddr>) -> bool {
+        let ip = ip.map(|ip| ip.to_canonical());
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let session = (service, Box::from(key));
+        inner.forget(&session);
+        let per_ip = ip.map_or(0, |ip| inner.by_ip.get(&ip).copied().unwrap_or(0));
+        let over_total = self.max_total > 0 && inner.total >= self.max_total;
+        let over_ip = self.max_per_ip > 0 && ip.is_some() && per_ip >= self.max_per_ip;
+        if over_total || over_ip {
+            return false;
+        }
+        inner.total += 1;
+        if let Some(ip) = ip {
+            *inner.by_ip.entry(ip).or_insert(0) += 1;
+        }
+        inner.by_key.insert(session, ip);
+        true
+    }
+
+    /// Session `key` of `service` is gone: uncount it (no-op if it was not counted).
+    pub(crate) fn release(&self, service: u16, key: &[u8]) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.forget(&(service, Box::from(key)));
+    }
+}
+
+impl SessionInner {
+    fn forget(&mut self, session: &SessionKey) {
+        let Some(ip) = self.by_key.remove(session) else { return };
+        self.total -= 1;
+        let Some(ip) = ip else { return };
+        if let Some(open) = self.by_ip.get_mut(&ip) {
+            *open -= 1;
+            if *open == 0 {
+                self.by_ip.remove(&ip);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +322,24 @@ mod tests {
         assert!(peers.admit(13, a));
         assert!(peers.admit(11, a), "a reused fd number replaces its stale entry");
         assert!(!peers.admit(14, a));
+    }
+
+    #[test]
+    fn sessions_count_in_total_and_per_ip() {
+        let count = SessionCount::new(3, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(count.admit(0, b"s1", Some(a)) && count.admit(1, b"s1", Some(a)));
+        assert!(!count.admit(0, b"s2", Some(a)), "third session of one IP");
+        assert!(count.admit(0, b"s3", Some(b)));
+        assert!(!count.admit(0, b"s4", None), "fourth in total");
+        count.release(0, b"s1");
+        count.release(0, b"s1");
+        assert!(count.admit(0, b"s5", Some(a)));
+        assert!(!count.admit(0, b"s6", Some(b)), "total full again");
+        let per_ip_only = SessionCount::new(0, 1);
+        assert!(per_ip_only.admit(0, b"x", Some(a)) && per_ip_only.admit(0, b"y", None));
+        assert!(!per_ip_only.admit(0, b"z", Some(a)));
     }
 
     #[test]

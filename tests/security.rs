@@ -1,6 +1,6 @@
 //! Access control (`[security]`): allowed origins on WebSocket upgrades and CORS
-//! responses, bearer tokens on `/publish` and `/metrics`, and the per-IP connection
-//! limit counted over every shard.
+//! responses, bearer tokens on `/publish` and `/metrics`, the per-IP connection limit
+//! and the SockJS session limits, counted over every shard.
 
 mod common;
 
@@ -154,7 +154,7 @@ fn publish_needs_its_token(backend: BackendChoice) {
     let right = publish(addr, Some(&format!("Bearer {PUBLISH_TOKEN}")), "four");
     assert!(right.starts_with("HTTP/1.1 204"), "{right}");
     assert_eq!(member.recv_text(), "msg,news,four", "refused publishes must not be delivered");
-    assert_eq!(server.metric(Counter::AuthRefused), 3);
+    assert!(eventually(Duration::from_secs(5), || server.metric(Counter::AuthRefused) == 3));
 }
 both_backends!(publish_needs_its_token);
 
@@ -218,3 +218,34 @@ fn per_ip_limit_counts_over_shards(backend: BackendChoice) {
     assert!(!String::from_utf8_lossy(&head).contains("200 OK"), "limit no longer held after reuse");
 }
 both_backends!(per_ip_limit_counts_over_shards);
+
+fn open_session(addr: SocketAddr, prefix: &str, session: &str) -> String {
+    exchange(addr, &format!("POST {prefix}/000/{session}/xhr HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+}
+
+fn session_limits_answer_503(backend: BackendChoice) {
+    for limit in ["max_sessions", "max_sessions_per_ip"] {
+        let extra = format!(
+            "[security]\n{limit} = 2\n[[service]]\nprefix = \"/short\"\nprotocol = \"echo\"\ndisconnect_delay_ms = 300\n"
+        );
+        let server = start_with(backend, 2, &extra);
+        let addr = server.local_addr();
+        for s in ["s1", "s2"] {
+            let open = open_session(addr, "/short", s);
+            assert!(open.starts_with("HTTP/1.1 200") && open.contains("\r\no\n"), "{limit} {s}: {open}");
+        }
+        let third = open_session(addr, "/echo", "s3");
+        assert!(third.starts_with("HTTP/1.1 503"), "{limit}: {third}");
+        assert!(eventually(Duration::from_secs(5), || server.metric(Counter::SockjsSessionsRefused) == 1));
+        // An existing session is not a new one: its sends are taken.
+        let send = exchange(addr, "POST /short/000/s1/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n[\"x\"]");
+        assert!(send.starts_with("HTTP/1.1 204"), "{limit}: {send}");
+        // Once the sessions expire (no receiver for disconnect_delay_ms), their slots return.
+        assert!(
+            eventually(Duration::from_secs(5), || open_session(addr, "/echo", "s4")
+                .starts_with("HTTP/1.1 200")),
+            "{limit}: no session admitted after the others ended"
+        );
+    }
+}
+both_backends!(session_limits_answer_503);

@@ -5,13 +5,16 @@
 //! Owns: the Origin check of service and `/publish` requests (403), the bearer-token
 //! check of `/publish` and `/metrics` (401 with `WWW-Authenticate: Bearer`), counting a
 //! connection's client IP at accept (503 and close when over
-//! `security.max_connections_per_ip`) and uncounting it before its socket closes. Does
-//! not own: the policy itself (`security`).
+//! `security.max_connections_per_ip`) and uncounting it before its socket closes, and
+//! counting SockJS sessions as they are created and destroyed (503 when over
+//! `security.max_sessions` or `max_sessions_per_ip`). Does not own: the policy itself
+//! (`security`).
 
 use super::State;
 use crate::http::request::Request;
 use crate::http::response;
 use crate::http::route::Route;
+use crate::ids::{ConnId, ServiceId};
 use crate::metrics::Counter;
 use crate::security::{LogKind, TokenCheck};
 use bytes::Bytes;
@@ -95,6 +98,31 @@ impl State {
     pub(super) fn release_peer(&self, fd: RawFd) {
         if let Some(peers) = self.ctx.security.peers() {
             peers.release(fd);
+        }
+    }
+
+    /// Count a SockJS session about to be created for connection `id`'s request; `None`
+    /// when it may be, else the 503 to answer (nothing created, counted, logged).
+    pub(super) fn admit_session(&mut self, id: ConnId, service: ServiceId, key: &[u8], close: bool) -> Option<Bytes> {
+        let count = self.ctx.security.sessions()?;
+        let ip = self.conns.get(id).and_then(|c| {
+            let addr = socket2::SockRef::from(&c.fd).peer_addr().ok()?.as_socket()?;
+            Some(addr.ip())
+        });
+        if count.admit(service.0, key, ip) {
+            return None;
+        }
+        self.counters.inc(Counter::SockjsSessionsRefused);
+        if self.ctx.security.should_log(LogKind::Sessions) {
+            tracing::warn!(?ip, "refused a SockJS session: security.max_sessions or max_sessions_per_ip reached (503; logged once per 10 s)");
+        }
+        Some(response::text(503, "too many sessions\n", close))
+    }
+
+    /// SockJS session `key` of `service` was destroyed: give its slot back.
+    pub(super) fn release_session(&self, service: ServiceId, key: &[u8]) {
+        if let Some(count) = self.ctx.security.sessions() {
+            count.release(service.0, key);
         }
     }
 }
