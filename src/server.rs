@@ -79,6 +79,7 @@ impl Server {
             stats: stats.clone(),
             shutdown: shutdown.clone(),
             remote: remote.clone(),
+            security: Arc::new(crate::security::Security::new(&config.security)),
         });
         let max_topic_bytes = config.limits.max_topic_bytes;
         let mut server = Server {

@@ -167,11 +167,47 @@ fn a_second_server_on_the_same_port_is_refused() {
 
 #[test]
 fn shipped_example_configs_are_valid() {
-    for file in ["examples/echo.toml", "src/default.toml"] {
+    for file in ["examples/echo.toml", "examples/production.toml", "src/default.toml"] {
         let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
         let out = ringcast().args(["check-config", &path]).output().unwrap();
         assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
     }
+    let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let production =
+        std::fs::read_to_string(format!("{}/examples/production.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(
+        readme.contains(&production),
+        "README's production example differs from examples/production.toml"
+    );
+}
+
+/// `GET /metrics` with an optional `Authorization` value; the status line.
+fn metrics_status(addr: std::net::SocketAddr, authorization: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn tokens_come_from_the_environment() {
+    let token = "from-the-environment-0123";
+    for backend in ["epoll", "uring"] {
+        let env = [("RINGCAST_METRICS_TOKEN", token), ("RINGCAST_PUBLISH_TOKEN", "")];
+        let (child, line) = serve(&["--backend", backend, "--shards", "1"], &env);
+        let addr = address_of(&line);
+        assert_eq!(metrics_status(addr, None), "HTTP/1.1 401 Unauthorized", "{backend}");
+        assert_eq!(metrics_status(addr, Some(&format!("Bearer {token}"))), "HTTP/1.1 200 OK", "{backend}");
+        assert!(terminate(child).success());
+    }
+    let (child, line) = serve(&["--shards", "1"], &[("RINGCAST_METRICS_TOKEN", "short")]);
+    assert!(line.is_empty(), "a too-short token must refuse to start: {line}");
+    assert_eq!(terminate_wait(&mut { child }).code(), Some(2));
 }
 
 /// Out of file descriptors with a full accept queue, the server keeps retrying and

@@ -133,6 +133,7 @@ impl State {
             self.release(Member::Conn(id), CloseReason::Client);
             if let Some(conn) = self.conns.remove(id) {
                 io.remove_conn(id.token(), conn.raw_fd());
+                self.release_peer(conn.raw_fd());
                 // Dropping `conn` closes the fd.
             }
         }

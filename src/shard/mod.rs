@@ -15,6 +15,7 @@
 
 mod actions;
 mod conns;
+mod guard;
 mod http;
 mod lifecycle;
 mod parked;
@@ -48,6 +49,8 @@ pub(crate) struct ShardContext {
     pub(crate) shutdown: Arc<AtomicBool>,
     /// For handles the shard gives to handlers.
     pub(crate) remote: Arc<Remote>,
+    /// Origins, tokens and the per-IP connection table (`[security]`).
+    pub(crate) security: Arc<crate::security::Security>,
 }
 
 /// One shard: its backend and everything else, split so events can borrow the backend
@@ -266,6 +269,7 @@ impl State {
                 self.counters.inc(Counter::ConnectionsRejected);
                 continue; // dropping the fd closes it
             }
+            let Some(fd) = self.admit_peer(fd) else { continue };
             let send_buffer = self.ctx.config.io.socket_send_buffer_bytes;
             if send_buffer > 0 {
                 // Best effort: a failure leaves the kernel's default.
@@ -284,6 +288,7 @@ impl State {
         let id = self.conns.insert(fd, self.clock.now_ms);
         if let Err(e) = io.add_conn(id.token(), raw) {
             tracing::warn!(error = %e, "cannot start reading a connection");
+            self.release_peer(raw);
             self.conns.remove(id);
             return None;
         }
