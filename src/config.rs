@@ -58,6 +58,8 @@ pub struct Config {
     pub demo: DemoConfig,
     /// Origins, bearer tokens and per-IP limits (`[security]`); all off by default.
     pub security: SecurityConfig,
+    /// TLS on the listener (`[tls]`); off unless both files are named.
+    pub tls: TlsConfig,
     /// Services by URL prefix, in TOML as `[[service]]` tables.
     #[serde(rename = "service")]
     pub services: Vec<ServiceConfig>,
@@ -206,6 +208,39 @@ pub struct SecurityConfig {
     /// SockJS HTTP-transport sessions one client IP may have open, over all shards;
     /// 0 = no limit. Past it, that IP's requests creating a session get 503.
     pub max_sessions_per_ip: u32,
+}
+
+/// TLS in the process (`[tls]`): with both files named, the listener speaks only TLS
+/// (`wss://`, `https://`). SIGHUP reads the files again; connections keep the
+/// certificate they started with.
+///
+/// ```
+/// let config = ringcast::Config::from_toml("[tls]\ncert_file = 'cert.pem'\nkey_file = 'key.pem'\n")?;
+/// assert!(config.tls.enabled());
+/// assert!(ringcast::Config::from_toml("[tls]\ncert_file = 'cert.pem'\n").is_err());
+/// # Ok::<(), ringcast::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: String,
+}
+
+impl TlsConfig {
+    /// Both files are named.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty() && !self.key_file.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.cert_file.is_empty() != self.key_file.is_empty() {
+            return Err(invalid("tls", "name both cert_file and key_file, or neither"));
+        }
+        Ok(())
+    }
 }
 
 /// Environment variable that sets [`SecurityConfig::publish_token`].
@@ -420,6 +455,7 @@ impl Default for Config {
             io: IoTuning::default(),
             demo: DemoConfig::default(),
             security: SecurityConfig::default(),
+            tls: TlsConfig::default(),
             services: Vec::new(),
         }
     }
@@ -501,6 +537,7 @@ impl Config {
         self.limits.validate()?;
         self.io.validate()?;
         self.security.validate()?;
+        self.tls.validate()?;
         self.validate_services()
     }
 

@@ -52,6 +52,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The `[tls]` certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A shard's thread or backend could not start.
     #[error("cannot start shard {shard}: {source}")]
     Shard {

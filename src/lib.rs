@@ -97,6 +97,7 @@ pub mod config;
 mod error;
 mod metrics;
 mod security;
+mod tls;
 
 pub use api::{
     exit_on_clap_error, App, ChannelsBuilder, CloseReason, Conn, ConnError, ConnHandle, ConnectionId,
@@ -109,3 +110,4 @@ pub use io::probe::{BackendChoice, Selection};
 pub use io::BackendKind;
 pub use metrics::Counter;
 pub use server::Server;
+pub use tls::TlsError;

@@ -62,6 +62,7 @@ counters! {
     BusRequests => ("ringcast_bus_requests_total", "counter", "Requests sent to another shard (SockJS sends relayed to the session's owner)."),
     BusRequestTimeouts => ("ringcast_bus_request_timeouts_total", "counter", "Requests to another shard not answered in time (the client got 503)."),
     ClosedInputOverflow => ("ringcast_closed_input_overflow_total", "counter", "HTTP connections closed for sending more than one request while their response was pending."),
+    TlsErrors => ("ringcast_tls_errors_total", "counter", "Connections closed after a TLS error (bad handshake, bad record)."),
     WriteErrors => ("ringcast_write_errors_total", "counter", "Connections whose socket write failed."),
     OriginRefused => ("ringcast_origin_refused_total", "counter", "Requests refused with 403: an Origin not in security.allowed_origins (WebSocket upgrades included)."),
     AuthRefused => ("ringcast_auth_refused_total", "counter", "Requests to /publish or /metrics refused with 401: missing or wrong bearer token."),

@@ -15,6 +15,7 @@ use crate::metrics::{self, ShardStats};
 use crate::pubsub::bus::{self, Remote};
 use crate::service::{CustomProtocol, Page, ServiceTable};
 use crate::shard::{Shard, ShardContext};
+use crate::tls::TlsAcceptor;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -36,6 +37,7 @@ pub struct Server {
     remote: Arc<Remote>,
     services: Arc<ServiceTable>,
     max_topic_bytes: usize,
+    tls: Option<Arc<TlsAcceptor>>,
     threads: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -60,6 +62,10 @@ impl Server {
     ) -> Result<Server, StartError> {
         config.validate()?;
         let services = Arc::new(ServiceTable::build(&config, custom)?.with_pages(pages));
+        let tls = match config.tls.enabled() {
+            true => Some(Arc::new(TlsAcceptor::load(config.tls.cert_file.as_ref(), config.tls.key_file.as_ref())?)),
+            false => None,
+        };
         ignore_sigpipe();
         let selection = probe::select(config.backend).map_err(StartError::Backend)?;
         let shards = config.shard_count();
@@ -80,6 +86,7 @@ impl Server {
             shutdown: shutdown.clone(),
             remote: remote.clone(),
             security: Arc::new(crate::security::Security::new(&config.security)),
+            tls: tls.clone(),
         });
         let max_topic_bytes = config.limits.max_topic_bytes;
         let mut server = Server {
@@ -92,6 +99,7 @@ impl Server {
             remote,
             services,
             max_topic_bytes,
+            tls,
             threads: Vec::new(),
         };
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -104,6 +112,16 @@ impl Server {
             result?; // dropping `server` stops the shards already running
         }
         Ok(server)
+    }
+
+    /// Read the `[tls]` certificate and key files again (what SIGHUP does): new
+    /// connections use them, open ones keep theirs. On error the old ones stay.
+    /// `Ok(false)` when TLS is off.
+    pub fn reload_tls(&self) -> Result<bool, crate::tls::TlsError> {
+        match &self.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// The address the server listens on (with the actual port when 0 was asked).
@@ -341,8 +359,8 @@ fn ignore_sigpipe() {
     }
 }
 
-/// The signals a server takes over: SIGINT and SIGTERM (drain and exit), SIGHUP (logged;
-/// nothing to reload yet, and it must not kill the process as its default action does).
+/// The signals a server takes over: SIGINT and SIGTERM (drain and exit), SIGHUP (reload
+/// the TLS files, or only logged; it must not kill the process as its default does).
 fn handled_signals() -> libc::sigset_t {
     // SAFETY: building a signal set on the stack.
     unsafe {
@@ -365,8 +383,8 @@ pub(crate) fn block_shutdown_signals() {
     }
 }
 
-/// Wait for SIGINT or SIGTERM and return its name; SIGHUP is logged and waited past.
-pub(crate) fn wait_for_signal() -> &'static str {
+/// Wait for SIGINT or SIGTERM and return its name; on SIGHUP call `on_hup` and wait on.
+pub(crate) fn wait_for_signal(on_hup: impl Fn()) -> &'static str {
     let set = handled_signals();
     loop {
         let mut sig = 0;
@@ -375,7 +393,7 @@ pub(crate) fn wait_for_signal() -> &'static str {
         match sig {
             libc::SIGINT => return "SIGINT",
             libc::SIGTERM => return "SIGTERM",
-            _ => tracing::info!("SIGHUP received: nothing to reload (ignored)"),
+            _ => on_hup(),
         }
     }
 }
@@ -386,7 +404,7 @@ pub(crate) fn exit_on_second_signal() {
     std::thread::Builder::new()
         .name("ringcast-signals".into())
         .spawn(|| {
-            let signal = wait_for_signal();
+            let signal = wait_for_signal(|| tracing::info!("SIGHUP during shutdown: ignored"));
             eprintln!("ringcast: second {signal}: exiting without waiting for connections to close");
             std::process::exit(1);
         })

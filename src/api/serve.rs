@@ -127,7 +127,13 @@ impl App {
         };
         println!("{}", server.startup_line());
         started(&server);
-        let signal = crate::server::wait_for_signal();
+        let signal = crate::server::wait_for_signal(|| match server.reload_tls() {
+            Ok(true) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+            Ok(false) => tracing::info!("SIGHUP received: nothing to reload (ignored)"),
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the previous certificate")
+            }
+        });
         tracing::info!(signal, "shutting down: closing connections (a second signal exits at once)");
         crate::server::exit_on_second_signal();
         if let Err(e) = server.stop() {

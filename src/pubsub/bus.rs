@@ -8,6 +8,7 @@
 
 use super::prepared::Prepared;
 use crate::ids::{Member, ServiceId, ShardId};
+use crate::tls::TlsConn;
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -20,8 +21,9 @@ pub(crate) enum BusMsg {
     /// in publish order.
     Publish(Arc<[Arc<Prepared>]>),
     /// A connection moved to the shard that owns the SockJS session its request names:
-    /// the socket and the bytes already read from it (the request, unparsed).
-    Adopt { fd: OwnedFd, input: Vec<u8> },
+    /// the socket, the bytes already read from it (the request, unparsed, in
+    /// plaintext) and its TLS state.
+    Adopt { fd: OwnedFd, input: Vec<u8>, tls: Option<Box<TlsConn>> },
     /// An operation on one member of this shard, from a `ConnHandle`.
     ToMember { target: Target, op: HandleOp },
     /// A request whose answer `from` waits for (its waiter is parked under `id`).
@@ -162,8 +164,8 @@ impl BusEnd {
 
     /// Move a connection to shard `to` (woken at the end of the tick). On a full queue
     /// the socket comes back as `Err` so the caller can answer it itself.
-    pub fn adopt(&mut self, to: ShardId, fd: OwnedFd, input: Vec<u8>) -> Result<(), OwnedFd> {
-        match self.peers[to.index()].try_send(BusMsg::Adopt { fd, input }) {
+    pub fn adopt(&mut self, to: ShardId, fd: OwnedFd, input: Vec<u8>, tls: Option<Box<TlsConn>>) -> Result<(), OwnedFd> {
+        match self.peers[to.index()].try_send(BusMsg::Adopt { fd, input, tls }) {
             Ok(()) => {
                 self.to_wake[to.index()] = true;
                 Ok(())

@@ -62,6 +62,9 @@ pub struct SendQueue {
     in_flight: bool,
     /// The socket failed while a write was in flight: drop everything on its completion.
     discard_on_completion: bool,
+    /// TLS: the first `sealed` segments of `pending` are records already (see
+    /// [`SendQueue::seal_pending`]).
+    sealed: usize,
 }
 
 // SAFETY: the raw pointers in `iov` point into `inflight`'s `Bytes`, owned by this
@@ -79,6 +82,7 @@ impl SendQueue {
             inflight_bytes: 0,
             in_flight: false,
             discard_on_completion: false,
+            sealed: 0,
         }
     }
 
@@ -131,6 +135,21 @@ impl SendQueue {
         self.tail.extend_from_slice(frame);
     }
 
+    /// TLS: replace what was queued since the last call (not yet handed to the kernel)
+    /// by `seal(those segments)`, the records that carry it; the byte count follows.
+    /// Segments already sealed or in flight are left alone.
+    pub fn seal_pending(&mut self, seal: impl FnOnce(&[Bytes]) -> Bytes) {
+        self.seal_tail();
+        let plain = self.pending.split_off(self.sealed);
+        let plain_bytes: usize = plain.iter().map(Bytes::len).sum();
+        let records = seal(&plain);
+        self.queued_bytes = self.queued_bytes - plain_bytes + records.len();
+        if !records.is_empty() {
+            self.pending.push(records);
+        }
+        self.sealed = self.pending.len();
+    }
+
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {
             self.pending.push(self.tail.split().freeze());
@@ -151,6 +170,7 @@ impl SendQueue {
                 return None;
             }
             std::mem::swap(&mut self.pending, &mut self.inflight);
+            self.sealed = 0;
         }
         self.in_flight = true;
         self.rebuild_iov()
@@ -220,6 +240,7 @@ impl SendQueue {
             return;
         }
         self.pending = Vec::new();
+        self.sealed = 0;
         self.tail = BytesMut::new();
         self.discard_on_completion = true;
     }

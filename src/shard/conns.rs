@@ -91,14 +91,18 @@ pub(crate) struct Conn {
     /// Requests are not parsed while more than the send budget of responses waits to
     /// be read (pipelining without reading); resumed once the queue drains.
     pub(crate) input_paused: bool,
+    /// TLS state when the listener speaks TLS: input is decrypted before parsing, the
+    /// queue is sealed into records before each write.
+    pub(crate) tls: Option<Box<crate::tls::TlsConn>>,
     pub(crate) opened_ms: u64,
     /// Last time anything arrived (idle timeout, pings).
     pub(crate) last_rx_ms: u64,
 }
 
 /// Per-connection memory is a budget (DESIGN §5.8); the WebSocket state is boxed so
-/// an HTTP-only connection does not pay for it.
-const _: () = assert!(std::mem::size_of::<Conn>() <= 224);
+/// an HTTP-only connection does not pay for it, and so is the TLS state (one pointer
+/// without TLS).
+const _: () = assert!(std::mem::size_of::<Conn>() <= 232);
 
 impl Conn {
     pub(crate) fn raw_fd(&self) -> RawFd {
@@ -178,6 +182,7 @@ impl Conns {
             hold: Hold::None,
             close_after_response: false,
             input_paused: false,
+            tls: None,
             opened_ms: now_ms,
             last_rx_ms: now_ms,
         }))
@@ -293,6 +298,9 @@ impl Conns {
             return; // resumed by Writable / Written
         }
         let fd = conn.raw_fd();
+        if let Some(tls) = conn.tls.as_deref_mut() {
+            tls.seal(&mut conn.queue);
+        }
         match flush::flush(io, id.token(), fd, &mut conn.queue, stats) {
             FlushOutcome::Drained => {
                 if let Life::Closing { deadline_ms, half_closed: false } = conn.life {

@@ -81,6 +81,9 @@ impl State {
                 let reason = default_reason(CloseCause::Backpressure);
                 last.extend_from_slice(&codec::close_frame(CloseCause::Backpressure.close_code(), reason));
                 conn.queue.discard();
+                if let Some(tls) = conn.tls.as_deref_mut() {
+                    last = tls.seal_now(&last);
+                }
                 io::send_now(conn.raw_fd(), &last);
             }
         }

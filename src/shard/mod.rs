@@ -51,6 +51,8 @@ pub(crate) struct ShardContext {
     pub(crate) remote: Arc<Remote>,
     /// Origins, tokens and the per-IP connection table (`[security]`).
     pub(crate) security: Arc<crate::security::Security>,
+    /// The listener speaks TLS (`[tls]`).
+    pub(crate) tls: Option<Arc<crate::tls::TlsAcceptor>>,
 }
 
 /// One shard: its backend and everything else, split so events can borrow the backend
@@ -79,7 +81,7 @@ struct State {
     actions: Vec<Action>,
     accepted: Vec<OwnedFd>,
     /// Connections other shards handed here, with the bytes already read.
-    adopted: Vec<(OwnedFd, Vec<u8>)>,
+    adopted: Vec<(OwnedFd, Vec<u8>, Option<Box<crate::tls::TlsConn>>)>,
     clock: Clock,
     /// Shutdown in progress: no new connections; exit when empty or at the deadline.
     drain_deadline_ms: Option<u64>,
@@ -230,6 +232,15 @@ impl State {
             }
             return;
         }
+        if conn.tls.is_some() {
+            return self.on_tls_data(id, data);
+        }
+        self.on_plain_data(id, data);
+    }
+
+    /// Bytes (plaintext) read on a connection that is not aborted.
+    fn on_plain_data(&mut self, id: ConnId, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(id) else { return };
         if conn.is_holding() || conn.input_paused {
             // A held HTTP response, a connection on its way to another shard, or one whose
             // responses are not being read: keep the bytes for when it parses requests
@@ -248,6 +259,49 @@ impl State {
         match conn.phase {
             conns::Phase::Http { .. } => self.on_http_data(id, data),
             conns::Phase::Ws(_) => self.on_ws_data(id, data),
+        }
+    }
+
+    /// The listener speaks TLS: the connection starts with a handshake.
+    fn start_tls(&mut self, id: ConnId) {
+        let Some(acceptor) = &self.ctx.tls else { return };
+        match acceptor.accept() {
+            Ok(tls) => {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.tls = Some(Box::new(tls));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start TLS on a connection");
+                self.abort(id, None);
+            }
+        }
+    }
+
+    /// Bytes read on a TLS connection: the plaintext they carry goes on as if read, and
+    /// handshake answers are flushed. A TLS error closes the connection (rustls queues
+    /// the alert), counted and logged once per interval.
+    fn on_tls_data(&mut self, id: ConnId, data: &[u8]) {
+        let Some(tls) = self.conns.get_mut(id).and_then(|c| c.tls.as_deref_mut()) else { return };
+        let decrypted = tls.decrypt(data);
+        let wants_write = tls.wants_write();
+        if wants_write {
+            self.conns.mark_dirty(id);
+        }
+        match decrypted {
+            Ok(mut plain) => {
+                if !plain.is_empty() {
+                    self.on_plain_data(id, &mut plain);
+                }
+                if let Some(tls) = self.conns.get_mut(id).and_then(|c| c.tls.as_deref_mut()) {
+                    tls.restore(plain);
+                }
+            }
+            Err(e) => {
+                self.counters.inc(Counter::TlsErrors);
+                self.log_limit.warn(self.clock.now_ms, &format!("closing a connection after a TLS error: {e}"));
+                self.conns.close_after_response(id, self.clock.now_ms + self.ctx.config.limits.close_linger_ms);
+            }
         }
     }
 
@@ -275,8 +329,9 @@ impl State {
                 // Best effort: a failure leaves the kernel's default.
                 let _ = socket2::SockRef::from(&fd).set_send_buffer_size(send_buffer);
             }
-            if self.start_reading(io, fd).is_some() {
+            if let Some(id) = self.start_reading(io, fd) {
                 self.counters.inc(Counter::ConnectionsAccepted);
+                self.start_tls(id);
             }
         }
     }
@@ -307,7 +362,7 @@ impl State {
                     }
                     self.close_slow_consumers();
                 }
-                BusMsg::Adopt { fd, input } => self.adopted.push((fd, input)),
+                BusMsg::Adopt { fd, input, tls } => self.adopted.push((fd, input, tls)),
                 BusMsg::ToMember { target, op } => self.on_handle(target, op),
                 BusMsg::Request { from, id, body } => self.on_request(from, id, body),
                 BusMsg::Reply { id, body } => self.on_reply(id, body),

@@ -187,7 +187,7 @@ impl State {
             io.remove_conn(id.token(), conn.raw_fd());
             let super::conns::Phase::Http { buf } = conn.phase else { continue };
             self.counters.inc(Counter::SockjsMigrations);
-            if let Err(fd) = self.rooms.bus.adopt(owner, conn.fd, buf) {
+            if let Err(fd) = self.rooms.bus.adopt(owner, conn.fd, buf, conn.tls) {
                 tracing::warn!(?owner, "cannot move a request to its session's shard: queue full");
                 self.counters.inc(Counter::BusDroppedBatches);
                 self.release_peer(std::os::fd::AsRawFd::as_raw_fd(&fd));
@@ -198,8 +198,11 @@ impl State {
 
     /// Take connections other shards moved here and answer their requests.
     pub(super) fn register_adopted(&mut self, io: &mut crate::io::Backend) {
-        for (fd, input) in std::mem::take(&mut self.adopted) {
+        for (fd, input, tls) in std::mem::take(&mut self.adopted) {
             if let Some(id) = self.start_reading(io, fd) {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.tls = tls;
+                }
                 self.on_http_data(id, &input);
             }
         }
