@@ -189,7 +189,12 @@ impl State {
             return;
         }
         if !conn.is_open() {
-            return; // closing: input is read and dropped until the peer's EOF
+            // Closing: input is read and dropped until the peer's EOF (a WebSocket's
+            // close frame is looked for).
+            if matches!(conn.phase, conns::Phase::Ws(_)) && !matches!(conn.life, conns::Life::Aborted) {
+                self.on_ws_closing_data(id, data);
+            }
+            return;
         }
         match conn.phase {
             conns::Phase::Http { .. } => self.on_http_data(id, data),
