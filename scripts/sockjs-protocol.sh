@@ -31,7 +31,8 @@ if [ -z "$src" ]; then
   src=$work/checkout
   if [ ! -f "$src/sockjs-protocol.py" ]; then
     rm -rf "$src"
-    git clone --quiet --depth 1 https://github.com/sockjs/sockjs-protocol "$src" >/dev/null 2>&1 ||
+    GIT_TERMINAL_PROMPT=0 timeout 120 git clone --quiet --depth 1 \
+      https://github.com/sockjs/sockjs-protocol "$src" >/dev/null 2>&1 ||
       skip "cannot clone https://github.com/sockjs/sockjs-protocol (set SOCKJS_PROTOCOL_DIR to a checkout)"
   fi
 fi
