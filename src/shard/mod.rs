@@ -189,12 +189,7 @@ impl State {
             return;
         }
         if !conn.is_open() {
-            // Closing: input is read and dropped until the peer's EOF (a WebSocket's
-            // close frame is looked for).
-            if matches!(conn.phase, conns::Phase::Ws(_)) && !matches!(conn.life, conns::Life::Aborted) {
-                self.on_ws_closing_data(id, data);
-            }
-            return;
+            return self.on_closing_data(id, data); // dropped until the peer's EOF
         }
         match conn.phase {
             conns::Phase::Http { .. } => self.on_http_data(id, data),

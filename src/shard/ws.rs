@@ -7,7 +7,7 @@
 //! WebSocket message decoding, pongs and close handshakes, and handing each message
 //! to the protocol. Does not own: protocol rules or what their actions do.
 
-use super::conns::{Phase, WsConn, WsReader};
+use super::conns::{Life, Phase, WsConn, WsReader};
 use super::http::Next;
 use super::State;
 use crate::api::{ConnInfo, Transport};
@@ -196,11 +196,12 @@ impl State {
 }
 
 impl State {
-    /// Input of a WebSocket that is closing: dropped, except the peer's close frame,
-    /// after which (our close frame written) the server ends the TCP connection.
-    pub(super) fn on_ws_closing_data(&mut self, id: ConnId, data: &mut [u8]) {
+    /// Input of a connection that is closing: dropped, except a WebSocket peer's close
+    /// frame, after which (our close frame written) the server ends the TCP connection.
+    pub(super) fn on_closing_data(&mut self, id: ConnId, data: &mut [u8]) {
         let max_message_bytes = self.ctx.config.limits.max_message_bytes;
-        let Some(ws) = self.conns.get_mut(id).and_then(|c| c.ws_mut()) else { return };
+        let Some(conn) = self.conns.get_mut(id).filter(|c| matches!(c.life, Life::Closing { .. })) else { return };
+        let Some(ws) = conn.ws_mut() else { return };
         if ws.close_received {
             return;
         }
