@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Client interop: the real sockjs-client and websocket-multiplex clients, in Node and in
 # headless Chromium, against ringcast (tests/interop/ringcast.toml: 2 shards), once on
-# io_uring and once on epoll. Installs Node deps and Chromium itself (tests/interop/run.sh).
+# io_uring and once on epoll; then the demo page offline in Chromium (demo.test.mjs). Installs Node deps and Chromium itself (tests/interop/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -17,6 +17,8 @@ for backend in uring epoll; do
   set +e
   bash tests/interop/run.sh "http://127.0.0.1:$port"
   rc=$?
+  # ringcast only: the demo page in Chromium, offline, on ringcast's own client.
+  (cd tests/interop && INTEROP_URL="http://127.0.0.1:$port" timeout 60 node --test demo.test.mjs) || rc=1
   set -e
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true

@@ -23,7 +23,10 @@ pub const DEFAULT_CONFIG_TOML: &str = include_str!("default.toml");
 /// let err = ringcast::Config::from_toml("[[service]]\nprefix = '/metrics'\nprotocol = 'echo'\n");
 /// assert!(ringcast::config::RESERVED_PATHS.contains(&"/metrics") && err.is_err());
 /// ```
-pub const RESERVED_PATHS: [&str; 3] = ["/healthz", "/metrics", "/publish"];
+pub const RESERVED_PATHS: [&str; 4] = ["/healthz", "/metrics", "/publish", DEMO_CLIENT_PATH];
+
+/// Where the demo page's own browser client is served (with the demo page).
+pub const DEMO_CLIENT_PATH: &str = "/ringcast-client.js";
 
 /// Top-level configuration: what `ringcast serve` reads from TOML, and what an
 /// [`App`](crate::App) starts from.
@@ -53,6 +56,8 @@ pub struct Config {
     pub io: IoTuning,
     /// The rooms chat page at `/` (`[demo]`).
     pub demo: DemoConfig,
+    /// Origins, bearer tokens and per-IP limits (`[security]`); all off by default.
+    pub security: SecurityConfig,
     /// Services by URL prefix, in TOML as `[[service]]` tables.
     #[serde(rename = "service")]
     pub services: Vec<ServiceConfig>,
@@ -120,6 +125,11 @@ pub struct IoTuning {
     pub read_buffer_bytes: usize,
     /// Provided read buffers per shard (io_uring); a power of two.
     pub read_buffer_count: u16,
+    /// Bytes read from one connection per tick (epoll) before the shard moves on to
+    /// flushes, timers and other connections; the rest is read next tick. A client
+    /// that never stops sending cannot hold the shard. io_uring shares its provided
+    /// buffers between connections and caps the completions handled per tick instead.
+    pub read_budget_bytes: usize,
     /// `SO_SNDBUF` of every accepted connection, bytes; 0 leaves it to the kernel's
     /// autotuning (which lets one stalled loopback peer hold megabytes). A cap bounds the
     /// kernel memory each connection can pin; the kernel doubles the value.
@@ -140,9 +150,12 @@ pub struct DemoConfig {
     pub enabled: bool,
     /// The SockJS rooms service the page connects to.
     pub service: String,
-    /// sockjs-client script URL (public CDN by default; point it at a local copy offline).
+    /// Empty (the default): the page uses ringcast's own client, served at
+    /// `/ringcast-client.js` (WebSocket transport only; works offline). A URL: the page
+    /// loads sockjs-client from it instead (every transport, and a transport menu).
     pub sockjs_client_url: String,
-    /// websocket-multiplex client script URL.
+    /// websocket-multiplex client script URL, loaded with `sockjs_client_url` when that
+    /// is set.
     pub multiplex_client_url: String,
 }
 
@@ -151,11 +164,112 @@ impl Default for DemoConfig {
         DemoConfig {
             enabled: true,
             service: "/rooms".into(),
-            sockjs_client_url: default_sockjs_url(),
+            sockjs_client_url: String::new(),
             multiplex_client_url:
                 "https://cdn.jsdelivr.net/npm/websocket-multiplex@0.1.0/multiplex_client.js".into(),
         }
     }
+}
+
+/// Access control (`[security]`). Every option is off by default; the default config
+/// listens on 127.0.0.1 only.
+///
+/// ```
+/// let config = ringcast::Config::from_toml(
+///     "[security]\nallowed_origins = ['https://app.example.com']\nmax_connections_per_ip = 64\n",
+/// )?;
+/// assert_eq!(config.security.max_connections_per_ip, 64);
+/// assert!(ringcast::Config::from_toml("[security]\nallowed_origins = ['https://a.com/']\n").is_err());
+/// # Ok::<(), ringcast::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Browser origins (`scheme://host[:port]`, exact, case-insensitive; `"null"` for
+    /// sandboxed pages; `"*"` for any) allowed to use the services and `/publish`.
+    /// Empty = any. When set, a request with another `Origin` header is refused with
+    /// 403 (WebSocket upgrades included); requests without `Origin` (non-browser
+    /// clients) and same-origin requests (`Origin` naming the request's `Host`) pass.
+    pub allowed_origins: Vec<String>,
+    /// Bearer token `POST /publish` requires (`Authorization: Bearer <token>`); empty =
+    /// none. The `RINGCAST_PUBLISH_TOKEN` environment variable, when set, replaces it.
+    pub publish_token: String,
+    /// Bearer token `GET /metrics` requires; empty = none. `RINGCAST_METRICS_TOKEN`,
+    /// when set, replaces it.
+    pub metrics_token: String,
+    /// Open connections one client IP may hold, over all shards; 0 = no limit. Further
+    /// connections from that IP get a 503 and are closed at accept.
+    pub max_connections_per_ip: u32,
+    /// SockJS HTTP-transport sessions open at once, over all shards; 0 = no limit.
+    /// Past it, a request that would create a session gets 503.
+    pub max_sessions: u32,
+    /// SockJS HTTP-transport sessions one client IP may have open, over all shards;
+    /// 0 = no limit. Past it, that IP's requests creating a session get 503.
+    pub max_sessions_per_ip: u32,
+}
+
+/// Environment variable that sets [`SecurityConfig::publish_token`].
+pub const PUBLISH_TOKEN_ENV: &str = "RINGCAST_PUBLISH_TOKEN";
+/// Environment variable that sets [`SecurityConfig::metrics_token`].
+pub const METRICS_TOKEN_ENV: &str = "RINGCAST_METRICS_TOKEN";
+
+/// Shortest bearer token accepted: shorter ones can be guessed.
+const MIN_TOKEN_BYTES: usize = 16;
+
+impl SecurityConfig {
+    /// Take the tokens from `RINGCAST_PUBLISH_TOKEN` and `RINGCAST_METRICS_TOKEN` when
+    /// they are set (non-empty): the environment wins over the file, so secrets need
+    /// not be written in it. `ringcast serve` does this; embedding applications may.
+    pub fn apply_env(&mut self) {
+        self.apply_vars(|name| std::env::var(name).ok());
+    }
+
+    fn apply_vars(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(t) = var(PUBLISH_TOKEN_ENV).filter(|t| !t.is_empty()) {
+            self.publish_token = t;
+        }
+        if let Some(t) = var(METRICS_TOKEN_ENV).filter(|t| !t.is_empty()) {
+            self.metrics_token = t;
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            if !valid_origin(o) {
+                return Err(ConfigError::Invalid(
+                    format!("security.allowed_origins[{i}]"),
+                    format!("{o:?} is not an origin: write scheme://host[:port] (no path, no trailing '/'), \"null\" or \"*\""),
+                ));
+            }
+        }
+        for (name, token) in
+            [("security.publish_token", &self.publish_token), ("security.metrics_token", &self.metrics_token)]
+        {
+            if token.is_empty() {
+                continue;
+            }
+            if token.len() < MIN_TOKEN_BYTES || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(invalid(
+                    name,
+                    "at least 16 printable ASCII characters without spaces (or empty for none)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]`, `null` or `*`.
+fn valid_origin(o: &str) -> bool {
+    if o == "*" || o == "null" {
+        return true;
+    }
+    let Some((scheme, authority)) = o.split_once("://") else { return false };
+    let scheme_ok =
+        !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    let authority_ok =
+        !authority.is_empty() && !authority.bytes().any(|b| b"/?#@ ".contains(&b) || b.is_ascii_control());
+    scheme_ok && authority_ok
 }
 
 /// What a service speaks.
@@ -311,6 +425,7 @@ impl Default for Config {
             limits: Limits::default(),
             io: IoTuning::default(),
             demo: DemoConfig::default(),
+            security: SecurityConfig::default(),
             services: Vec::new(),
         }
     }
@@ -342,6 +457,7 @@ impl Default for IoTuning {
             ring_entries: 4096,
             read_buffer_bytes: 16 * 1024,
             read_buffer_count: 1024,
+            read_budget_bytes: 64 * 1024,
             socket_send_buffer_bytes: 0,
         }
     }
@@ -390,6 +506,7 @@ impl Config {
         }
         self.limits.validate()?;
         self.io.validate()?;
+        self.security.validate()?;
         self.validate_services()
     }
 
@@ -499,6 +616,12 @@ impl Limits {
 }
 
 impl Limits {
+    /// Input an HTTP connection may buffer while it cannot be parsed (its response is
+    /// held, or not being read): one complete request.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_request_head_bytes + self.max_request_body_bytes
+    }
+
     /// Hard per-connection queue bound within a tick: 4 × `send_budget_bytes`.
     pub fn queue_cap_bytes(&self) -> usize {
         self.send_budget_bytes.saturating_mul(4)
@@ -515,6 +638,9 @@ impl IoTuning {
         }
         if !self.read_buffer_count.is_power_of_two() || self.read_buffer_count < 8 {
             return Err(invalid("io.read_buffer_count", "a power of two, at least 8"));
+        }
+        if self.read_budget_bytes < self.read_buffer_bytes {
+            return Err(invalid("io.read_budget_bytes", "at least io.read_buffer_bytes"));
         }
         if self.socket_send_buffer_bytes != 0 && !(1024..=1 << 30).contains(&self.socket_send_buffer_bytes) {
             return Err(invalid(
@@ -588,6 +714,35 @@ mod tests {
     fn idle_timeout_must_exceed_ping_interval() {
         let t = "[limits]\nping_interval_ms = 1000\nidle_timeout_ms = 500\n";
         assert!(Config::from_toml(t).unwrap_err().to_string().contains("idle_timeout_ms"));
+    }
+
+    #[test]
+    fn security_options_are_checked() {
+        let ok = "[security]\nallowed_origins = ['https://app.example.com', 'http://127.0.0.1:8080', 'null', '*']\n";
+        assert_eq!(Config::from_toml(ok).unwrap().security.allowed_origins.len(), 4);
+        for bad in ["'app.example.com'", "'https://a.com/'", "'https://a.com/x'", "''", "'https://'"] {
+            let t = format!("[security]\nallowed_origins = [{bad}]\n");
+            let err = Config::from_toml(&t).unwrap_err().to_string();
+            assert!(err.contains("security.allowed_origins[0]"), "{bad}: {err}");
+        }
+        let short = "[security]\npublish_token = 'abc'\n";
+        assert!(Config::from_toml(short).unwrap_err().to_string().contains("security.publish_token"));
+        let spaced = "[security]\nmetrics_token = 'abcdefgh abcdefgh'\n";
+        assert!(Config::from_toml(spaced).unwrap_err().to_string().contains("security.metrics_token"));
+        assert!(Config::default().security.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn environment_tokens_replace_the_file() {
+        let mut s =
+            SecurityConfig { publish_token: "from-the-file-0123".into(), ..SecurityConfig::default() };
+        s.apply_vars(|name| (name == METRICS_TOKEN_ENV).then(|| "from-the-env-0123".to_string()));
+        assert_eq!(
+            (s.publish_token.as_str(), s.metrics_token.as_str()),
+            ("from-the-file-0123", "from-the-env-0123")
+        );
+        s.apply_vars(|name| (name == PUBLISH_TOKEN_ENV).then(String::new));
+        assert_eq!(s.publish_token, "from-the-file-0123", "an empty variable changes nothing");
     }
 
     #[test]

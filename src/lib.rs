@@ -96,6 +96,7 @@ mod api;
 pub mod config;
 mod error;
 mod metrics;
+mod security;
 
 pub use api::{
     exit_on_clap_error, App, ChannelsBuilder, CloseReason, Conn, ConnError, ConnHandle, ConnectionId,

@@ -61,7 +61,12 @@ counters! {
     HandleOpsDropped => ("ringcast_handle_ops_dropped_total", "counter", "Handle operations for connections that had already closed."),
     BusRequests => ("ringcast_bus_requests_total", "counter", "Requests sent to another shard (SockJS sends relayed to the session's owner)."),
     BusRequestTimeouts => ("ringcast_bus_request_timeouts_total", "counter", "Requests to another shard not answered in time (the client got 503)."),
+    ClosedInputOverflow => ("ringcast_closed_input_overflow_total", "counter", "HTTP connections closed for sending more than one request while their response was pending."),
     WriteErrors => ("ringcast_write_errors_total", "counter", "Connections whose socket write failed."),
+    OriginRefused => ("ringcast_origin_refused_total", "counter", "Requests refused with 403: an Origin not in security.allowed_origins (WebSocket upgrades included)."),
+    AuthRefused => ("ringcast_auth_refused_total", "counter", "Requests to /publish or /metrics refused with 401: missing or wrong bearer token."),
+    SockjsSessionsRefused => ("ringcast_sockjs_sessions_refused_total", "counter", "SockJS sessions not created (503): over security.max_sessions or security.max_sessions_per_ip."),
+    ClosedPerIpLimit => ("ringcast_closed_per_ip_limit_total", "counter", "Connections closed at accept (503): their IP already held security.max_connections_per_ip."),
 }
 
 /// Number of metrics.

@@ -79,6 +79,7 @@ impl Server {
             stats: stats.clone(),
             shutdown: shutdown.clone(),
             remote: remote.clone(),
+            security: Arc::new(crate::security::Security::new(&config.security)),
         });
         let max_topic_bytes = config.limits.max_topic_bytes;
         let mut server = Server {
@@ -206,6 +207,7 @@ impl ShardSpawn {
             ring_entries: config.io.ring_entries,
             read_buffer_bytes: config.io.read_buffer_bytes,
             read_buffer_count: config.io.read_buffer_count,
+            read_budget_bytes: config.io.read_budget_bytes,
         };
         let pin = config.pin_shards;
         let index = self.index;

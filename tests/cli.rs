@@ -167,9 +167,107 @@ fn a_second_server_on_the_same_port_is_refused() {
 
 #[test]
 fn shipped_example_configs_are_valid() {
-    for file in ["examples/echo.toml", "src/default.toml"] {
+    for file in ["examples/echo.toml", "examples/production.toml", "src/default.toml"] {
         let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
         let out = ringcast().args(["check-config", &path]).output().unwrap();
         assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
     }
+    let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let production =
+        std::fs::read_to_string(format!("{}/examples/production.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(
+        readme.contains(&production),
+        "README's production example differs from examples/production.toml"
+    );
 }
+
+/// `GET /metrics` with an optional `Authorization` value; the status line.
+fn metrics_status(addr: std::net::SocketAddr, authorization: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn tokens_come_from_the_environment() {
+    let token = "from-the-environment-0123";
+    for backend in ["epoll", "uring"] {
+        let env = [("RINGCAST_METRICS_TOKEN", token), ("RINGCAST_PUBLISH_TOKEN", "")];
+        let (child, line) = serve(&["--backend", backend, "--shards", "1"], &env);
+        let addr = address_of(&line);
+        assert_eq!(metrics_status(addr, None), "HTTP/1.1 401 Unauthorized", "{backend}");
+        assert_eq!(metrics_status(addr, Some(&format!("Bearer {token}"))), "HTTP/1.1 200 OK", "{backend}");
+        assert!(terminate(child).success());
+    }
+    let (child, line) = serve(&["--shards", "1"], &[("RINGCAST_METRICS_TOKEN", "short")]);
+    assert!(line.is_empty(), "a too-short token must refuse to start: {line}");
+    assert_eq!(terminate_wait(&mut { child }).code(), Some(2));
+}
+
+/// Out of file descriptors with a full accept queue, the server keeps retrying and
+/// serves again once descriptors are free (both backends, in a child process whose fd
+/// limit is 64).
+#[test]
+fn accept_recovers_after_running_out_of_file_descriptors() {
+    for backend in ["epoll", "uring"] {
+        let mut cmd = ringcast();
+        cmd.arg("serve").args(["--listen", "127.0.0.1:0", "--shards", "1", "--backend", backend]);
+        cmd.env_remove("RINGCAST_BACKEND");
+        // SAFETY: setrlimit between fork and exec touches only the child.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        let addr = address_of(&line);
+        // More connections than the fd limit and the accept queue together.
+        let flood: Vec<socket2::Socket> = (0..LISTEN_QUEUE_FILL)
+            .map(|_| {
+                let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+                s.set_nonblocking(true).unwrap();
+                let _ = s.connect(&addr.into());
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        drop(flood);
+        let started = Instant::now();
+        let healthy = loop {
+            let ok =
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok_and(|mut s| {
+                    use std::io::{Read, Write};
+                    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+                    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                    let mut out = String::new();
+                    let _ = s.read_to_string(&mut out);
+                    out.starts_with("HTTP/1.1 200")
+                });
+            if ok || started.elapsed() > Duration::from_secs(15) {
+                break ok;
+            }
+        };
+        assert!(
+            healthy,
+            "{backend}: /healthz still failing {:?} after the fds were freed",
+            started.elapsed()
+        );
+        assert!(terminate(child).success());
+    }
+}
+
+/// Connections opened at once to fill the fd limit (64) and the accept queue.
+const LISTEN_QUEUE_FILL: usize = 4400;

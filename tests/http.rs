@@ -56,3 +56,69 @@ fn equal_repeated_content_length_and_plain_chunked_are_served(b: BackendChoice) 
     assert!(common::http_raw(server.local_addr(), chunked.as_bytes()).starts_with("HTTP/1.1 204"));
 }
 both_backends!(equal_repeated_content_length_and_plain_chunked_are_served);
+
+/// Resident memory of this process (the server runs in it), KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Bytes sent on a connection whose SockJS receiver is attached are kept only up to one
+/// complete request; past that the connection is closed (and its session ends).
+fn input_on_a_held_receiver_is_bounded(b: BackendChoice) {
+    use std::io::Write;
+    let server = common::start_sockjs(b, 1, "");
+    let addr = server.local_addr();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /echo/000/held/xhr_streaming HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(common::eventually(std::time::Duration::from_secs(5), || {
+        server.metric(ringcast::Counter::SockjsSessions) == 1
+    }));
+    let before = rss_kib();
+    let junk = vec![b'j'; 64 * 1024];
+    let mut sent = 0usize;
+    while sent < 64 << 20 {
+        match s.write(&junk) {
+            Ok(n) => sent += n,
+            Err(_) => break, // closed by the server, as it should
+        }
+    }
+    assert!(sent < 64 << 20, "the server took 64 MiB without closing the connection");
+    assert!(common::eventually(std::time::Duration::from_secs(5), || {
+        server.metric(ringcast::Counter::ClosedInputOverflow) == 1
+    }));
+    assert!(rss_kib() < before + 32 * 1024, "RSS grew from {before} KiB to {} KiB", rss_kib());
+    assert!(common::http_get(addr, "/echo/info").starts_with("HTTP/1.1 200"));
+}
+both_backends!(input_on_a_held_receiver_is_bounded);
+
+/// Pipelined requests whose responses are never read: once a send budget of responses
+/// waits, parsing pauses and input is bounded; the connection is closed (as a slow
+/// consumer, or for its input), while other clients are served.
+fn pipelined_requests_without_reading_are_bounded(b: BackendChoice) {
+    use std::io::Write;
+    let server = common::start_with(b, 1, "[limits]\nsend_budget_bytes = 65536\n");
+    let addr = server.local_addr();
+    let before = rss_kib();
+    let mut s = common::WsClient::connect_tcp_small_window(addr, 4096).stream;
+    let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100);
+    let mut sent = 0usize;
+    for _ in 0..20_000 {
+        match s.write(&request) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    let closed = || {
+        server.metric(ringcast::Counter::ClosedInputOverflow)
+            + server.metric(ringcast::Counter::ClosedBackpressure)
+    };
+    assert!(
+        common::eventually(std::time::Duration::from_secs(10), || closed() == 1),
+        "sent {sent} bytes of requests; the connection is still open"
+    );
+    assert!(common::http_get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(rss_kib() < before + 64 * 1024, "RSS grew from {before} KiB to {} KiB", rss_kib());
+}
+both_backends!(pipelined_requests_without_reading_are_bounded);

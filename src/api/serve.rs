@@ -61,7 +61,8 @@ impl ServeArgs {
     }
 
     /// The configuration: the `--config` file if given, else `default`, with the flags
-    /// applied on top, validated.
+    /// and the token environment variables (`RINGCAST_PUBLISH_TOKEN`,
+    /// `RINGCAST_METRICS_TOKEN`) applied on top, validated.
     pub fn config(&self, default: Config) -> Result<Config, ConfigError> {
         let mut config = match &self.config {
             Some(path) => Config::from_file(path)?,
@@ -76,6 +77,7 @@ impl ServeArgs {
         if let Some(b) = self.backend {
             config.backend = b;
         }
+        config.security.apply_env();
         config.validate()?;
         Ok(config)
     }

@@ -27,8 +27,11 @@ pub struct Request {
     /// Hixie-76 handshake keys (`Sec-WebSocket-Key1`, `Sec-WebSocket-Key2`).
     pub ws_key1: Option<Vec<u8>>,
     pub ws_key2: Option<Vec<u8>>,
-    pub host: Option<Vec<u8>>,
     pub origin: Option<Vec<u8>>,
+    /// `Host` (same-origin check of `security.allowed_origins`).
+    pub host: Option<Vec<u8>>,
+    /// `Authorization` (bearer tokens of `/publish` and `/metrics`).
+    pub authorization: Option<Vec<u8>>,
     pub content_type: Option<Vec<u8>>,
     pub cookie: Option<Vec<u8>>,
     pub if_none_match: Option<Vec<u8>>,
@@ -146,10 +149,12 @@ fn apply_header(out: &mut Request, framing: &mut Framing, name: &str, value: &[u
         out.ws_key1 = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"sec-websocket-key2") {
         out.ws_key2 = Some(value.to_vec());
-    } else if n.eq_ignore_ascii_case(b"host") {
-        out.host = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"origin") {
         out.origin = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"host") {
+        out.host = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"authorization") {
+        out.authorization = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"content-type") {
         out.content_type = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"cookie") {

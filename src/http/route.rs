@@ -16,6 +16,8 @@ pub(crate) enum Route<'a> {
     Metrics,
     /// `/`: the rooms chat demo page.
     Demo,
+    /// `/ringcast-client.js`: the demo page's browser client.
+    DemoClient,
     /// `/publish/<topic>`: publish the body to a topic.
     Publish { topic: &'a str },
     /// A path under a SockJS service; `rest` is what follows the prefix ("" or
@@ -35,6 +37,7 @@ pub(crate) fn route<'a>(path: &'a str, services: &ServiceTable) -> Route<'a> {
         "/healthz" => return Route::Healthz,
         "/metrics" => return Route::Metrics,
         "/" => return Route::Demo,
+        crate::config::DEMO_CLIENT_PATH => return Route::DemoClient,
         _ => {}
     }
     if let Some(topic) = path.strip_prefix("/publish/") {

@@ -2,8 +2,12 @@
 //!
 //! Owns: the shard's `mio::Poll`, its listener and wake registrations, and one shared
 //! read buffer. Readiness is turned into the same [`Event`]s the io_uring backend
-//! produces: a readable connection is drained with `recv` into the shared buffer until
-//! `EAGAIN`, one `Event::Data` per `recv`; writes are synchronous `sendmsg` calls.
+//! produces: a readable connection is read with `recv` into the shared buffer until
+//! `EAGAIN` or its read budget for this wait is spent, one `Event::Data` per `recv`; a
+//! connection with budget spent is carried over and read first after the next wait
+//! (which then does not sleep), so one client that never stops sending cannot keep the
+//! shard from its flushes, timers and other connections. Writes are synchronous
+//! `sendmsg` calls.
 //! Idle connections hold no read buffer here either. Does not own connection state.
 
 use super::{BackendOptions, Event, WriteStart};
@@ -11,7 +15,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -25,8 +29,9 @@ enum Cursor {
     Next,
     /// Accepting from the listener until `EAGAIN`.
     Accepting,
-    /// Reading one connection until `EAGAIN`; `writable` still to report first.
-    Reading { token: u64, fd: RawFd, writable: bool },
+    /// Reading one connection until `EAGAIN` or `left_bytes` are read; `writable` still
+    /// to report first.
+    Reading { token: u64, fd: RawFd, writable: bool, left_bytes: usize },
 }
 
 pub struct EpollIo {
@@ -41,7 +46,25 @@ pub struct EpollIo {
     read_buf: Box<[u8]>,
     /// Fd of each registered token's slab index, to read on readiness.
     fds: Vec<RawFd>,
+    /// Bytes read from one connection per wait before moving on.
+    read_budget_bytes: usize,
+    /// Connections that spent their budget with data left: read after the next wait.
+    carried: Vec<(u64, RawFd)>,
+    /// This wait's share of `carried`, read before its readiness events.
+    resuming: Vec<(u64, RawFd)>,
+    /// Accepting ran out of file descriptors: try again at this time. The listener is
+    /// edge-triggered, so without a retry the connections already queued would wait
+    /// for a new one to arrive, maybe for ever.
+    accept_retry_at: Option<Instant>,
+    /// Out-of-fd warnings are logged at most once per `ACCEPT_WARN_INTERVAL`.
+    accept_warned_at: Option<Instant>,
+    accept_failures: u64,
 }
+
+/// Pause before accepting again after `EMFILE`/`ENFILE`.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+/// Out-of-fd warnings are logged at most this often.
+const ACCEPT_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 impl EpollIo {
     pub fn new(listener: OwnedFd, wake_fd: RawFd, opts: &BackendOptions) -> io::Result<EpollIo> {
@@ -57,6 +80,12 @@ impl EpollIo {
             wake_fd,
             read_buf: vec![0u8; opts.read_buffer_bytes.max(4096)].into_boxed_slice(),
             fds: Vec::new(),
+            read_budget_bytes: opts.read_budget_bytes.max(1),
+            carried: Vec::new(),
+            resuming: Vec::new(),
+            accept_retry_at: None,
+            accept_warned_at: None,
+            accept_failures: 0,
         })
     }
 
@@ -79,6 +108,8 @@ impl EpollIo {
                 self.cursor = Cursor::Next;
             }
         }
+        self.carried.retain(|&(t, _)| t != token);
+        self.resuming.retain(|&(t, _)| t != token);
         // Closing the fd would also remove it; deregistering keeps the set exact.
         let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
     }
@@ -105,9 +136,18 @@ impl EpollIo {
         }
     }
 
+    /// Sleep until readiness or `timeout`. Events of the previous wait that the caller
+    /// has not taken yet (it caps the events per tick) are kept: readiness is
+    /// edge-triggered, so dropping one would lose it. Carried-over connections make
+    /// the wait not sleep.
     pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if self.has_unread_events() {
+            return Ok(());
+        }
         self.next_index = 0;
-        self.cursor = Cursor::Next;
+        self.resuming.append(&mut self.carried);
+        let timeout = if self.resuming.is_empty() { timeout } else { Some(Duration::ZERO) };
+        let timeout = self.accept_retry_timeout(timeout);
         match self.poll.poll(&mut self.events, timeout) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                 self.events.clear();
@@ -117,10 +157,48 @@ impl EpollIo {
         }
     }
 
+    /// Shorten `timeout` to a pending accept retry; start the retry when it is due.
+    fn accept_retry_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
+        let Some(at) = self.accept_retry_at else { return timeout };
+        let now = Instant::now();
+        if now >= at {
+            self.accept_retry_at = None;
+            self.cursor = Cursor::Accepting;
+            return Some(Duration::ZERO);
+        }
+        Some(timeout.map_or(at - now, |t| t.min(at - now)))
+    }
+
+    /// Out of file descriptors: stop accepting for a moment (the queued connections stay
+    /// in the kernel's backlog) and say so, at most once per interval.
+    #[cold]
+    fn accept_exhausted(&mut self, errno: i32) {
+        self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY_DELAY);
+        self.accept_failures += 1;
+        let now = Instant::now();
+        if self.accept_warned_at.is_none_or(|at| now.duration_since(at) >= ACCEPT_WARN_INTERVAL) {
+            let error = io::Error::from_raw_os_error(errno);
+            tracing::warn!(failures = self.accept_failures, %error, "accept: out of file descriptors; retrying every 50 ms");
+            self.accept_warned_at = Some(now);
+            self.accept_failures = 0;
+        }
+    }
+
+    fn has_unread_events(&self) -> bool {
+        !matches!(self.cursor, Cursor::Next)
+            || !self.resuming.is_empty()
+            || self.events.iter().nth(self.next_index).is_some()
+    }
+
     pub fn next_event(&mut self) -> Option<Event<'_>> {
         loop {
             match self.cursor {
                 Cursor::Next => {
+                    if let Some((token, fd)) = self.resuming.pop() {
+                        let left_bytes = self.read_budget_bytes;
+                        self.cursor = Cursor::Reading { token, fd, writable: false, left_bytes };
+                        continue;
+                    }
                     let ev = self.events.iter().nth(self.next_index)?;
                     self.next_index += 1;
                     match ev.token() {
@@ -138,7 +216,8 @@ impl EpollIo {
                             let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                             let writable = ev.is_writable();
                             if readable {
-                                self.cursor = Cursor::Reading { token, fd, writable };
+                                let left_bytes = self.read_budget_bytes;
+                                self.cursor = Cursor::Reading { token, fd, writable, left_bytes };
                             } else if writable {
                                 return Some(Event::Writable { token });
                             }
@@ -146,16 +225,29 @@ impl EpollIo {
                     }
                 }
                 Cursor::Accepting => match accept_one(self.listener.as_raw_fd()) {
-                    Some(fd) => return Some(Event::Accepted { fd }),
-                    None => self.cursor = Cursor::Next,
+                    Accept::Conn(fd) => return Some(Event::Accepted { fd }),
+                    Accept::Drained => self.cursor = Cursor::Next,
+                    Accept::OutOfFds(errno) => {
+                        self.accept_exhausted(errno);
+                        self.cursor = Cursor::Next;
+                    }
                 },
-                Cursor::Reading { token, fd, writable } => {
+                Cursor::Reading { token, fd, writable, left_bytes } => {
                     if writable {
-                        self.cursor = Cursor::Reading { token, fd, writable: false };
+                        self.cursor = Cursor::Reading { token, fd, writable: false, left_bytes };
                         return Some(Event::Writable { token });
                     }
+                    if left_bytes == 0 {
+                        self.carried.push((token, fd));
+                        self.cursor = Cursor::Next;
+                        continue;
+                    }
                     match recv_once(fd, &mut self.read_buf) {
-                        Recv::Data(n) => return Some(Event::Data { token, data: &mut self.read_buf[..n] }),
+                        Recv::Data(n) => {
+                            let left_bytes = left_bytes.saturating_sub(n);
+                            self.cursor = Cursor::Reading { token, fd, writable: false, left_bytes };
+                            return Some(Event::Data { token, data: &mut self.read_buf[..n] });
+                        }
                         Recv::Drained => self.cursor = Cursor::Next,
                         Recv::Closed(errno) => {
                             self.cursor = Cursor::Next;
@@ -201,8 +293,17 @@ fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
-/// Accept one pending connection, non-blocking with `TCP_NODELAY`; `None` when drained.
-fn accept_one(listener: RawFd) -> Option<OwnedFd> {
+/// What one `accept4` gave.
+enum Accept {
+    Conn(OwnedFd),
+    /// Nothing more queued (or an error that concerns only that connection).
+    Drained,
+    /// `EMFILE`/`ENFILE`: connections wait in the backlog until fds are free.
+    OutOfFds(i32),
+}
+
+/// Accept one pending connection, non-blocking with `TCP_NODELAY`.
+fn accept_one(listener: RawFd) -> Accept {
     loop {
         // SAFETY: accept4 on our listening socket; null address is allowed.
         let fd = unsafe {
@@ -217,15 +318,12 @@ fn accept_one(listener: RawFd) -> Option<OwnedFd> {
             // SAFETY: accept4 returned a fresh fd that nothing else owns.
             let owned = unsafe { OwnedFd::from_raw_fd(fd) };
             set_nodelay(fd);
-            return Some(owned);
+            return Accept::Conn(owned);
         }
         match errno() {
             libc::EINTR | libc::ECONNABORTED => continue,
-            libc::EMFILE | libc::ENFILE => {
-                tracing::warn!("accept: out of file descriptors; backing off");
-                return None;
-            }
-            _ => return None,
+            e @ (libc::EMFILE | libc::ENFILE) => return Accept::OutOfFds(e),
+            _ => return Accept::Drained,
         }
     }
 }

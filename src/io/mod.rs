@@ -93,11 +93,13 @@ pub struct BackendOptions {
     pub read_buffer_bytes: usize,
     /// Number of provided read buffers in the ring (power of two).
     pub read_buffer_count: u16,
+    /// Bytes read from one connection per wait before moving on (epoll).
+    pub read_budget_bytes: usize,
 }
 
 impl Default for BackendOptions {
     fn default() -> Self {
-        BackendOptions { ring_entries: 4096, read_buffer_bytes: 16 * 1024, read_buffer_count: 1024 }
+        BackendOptions { ring_entries: 4096, read_buffer_bytes: 16 * 1024, read_buffer_count: 1024, read_budget_bytes: 64 * 1024 }
     }
 }
 
@@ -191,6 +193,24 @@ pub fn send_now(fd: RawFd, bytes: &[u8]) {
     // SAFETY: a non-blocking send from a live slice on a socket fd we own.
     unsafe {
         libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+    }
+}
+
+/// Make the coming `close` of `fd` reset the connection (`SO_LINGER` 0) instead of
+/// ending it with FIN: for a peer cut off for what it sent, whose unread input and
+/// unsent output are discarded at once rather than kept in an orphaned socket that a
+/// zero window can hold for minutes.
+pub fn reset_on_close(fd: RawFd) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt with a valid `linger` value on a socket fd we own.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
     }
 }
 

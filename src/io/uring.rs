@@ -731,7 +731,7 @@ mod tests {
     }
 
     fn opts(ring_entries: u32, read_buffer_count: u16, read_buffer_bytes: usize) -> BackendOptions {
-        BackendOptions { ring_entries, read_buffer_bytes, read_buffer_count }
+        BackendOptions { ring_entries, read_buffer_bytes, read_buffer_count, read_budget_bytes: 64 * 1024 }
     }
 
     /// Which ring setup a test runs on.

@@ -197,7 +197,15 @@ impl State {
         if released != Some(false) {
             return;
         }
+        // Out of its rooms first: the connection is closing, and what its handler
+        // publishes on the way out reaches the others only. Then again, in case the
+        // handler subscribed to something while closing.
+        self.leave_all_rooms(member);
         self.call_protocol(member, true, |proto, sp, cx| proto.on_close(sp, reason, cx));
+        self.leave_all_rooms(member);
+    }
+
+    fn leave_all_rooms(&mut self, member: Member) {
         let State { rooms, conns, sessions, .. } = self;
         if let Some(subs) = member_subs(conns, sessions, member, true) {
             rooms.leave_all(subs);

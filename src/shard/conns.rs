@@ -120,6 +120,9 @@ pub(crate) struct Conn {
     pub(crate) hold: Hold,
     /// The held request asked for `Connection: close`.
     pub(crate) close_after_response: bool,
+    /// Requests are not parsed while more than the send budget of responses waits to
+    /// be read (pipelining without reading); resumed once the queue drains.
+    pub(crate) input_paused: bool,
     pub(crate) opened_ms: u64,
     /// Last time anything arrived (idle timeout, pings).
     pub(crate) last_rx_ms: u64,
@@ -165,6 +168,8 @@ pub(crate) struct Conns {
     pub(crate) migrating: Vec<(ConnId, ShardId)>,
     /// Connections over their send budget, found while queueing or flushing.
     pub(crate) slow: Vec<ConnId>,
+    /// HTTP connections whose parsing waits for their responses to be read.
+    pub(crate) paused: Vec<ConnId>,
     scratch: Vec<ConnId>,
     pub(crate) counters: Counters,
 }
@@ -178,6 +183,7 @@ impl Conns {
             resume_http: Vec::new(),
             migrating: Vec::new(),
             slow: Vec::new(),
+            paused: Vec::new(),
             scratch: Vec::new(),
             counters: Counters::default(),
         }
@@ -203,6 +209,7 @@ impl Conns {
             read_closed: false,
             hold: Hold::None,
             close_after_response: false,
+            input_paused: false,
             opened_ms: now_ms,
             last_rx_ms: now_ms,
         }))
@@ -287,14 +294,19 @@ impl Conns {
     }
 
     /// One write per dirty connection (DESIGN §1 "write once per tick"). Connections
-    /// left with more than `budget_bytes` the kernel would not take join `slow`.
+    /// left with more than `budget_bytes` the kernel would not take join `slow`. While
+    /// an io_uring write is in flight the kernel has not refused anything yet (it sends
+    /// a stream write whole): the queue behind it is bounded by the hard cap, and the
+    /// budget is checked when the write completes.
     pub(crate) fn flush_dirty(&mut self, io: &mut Backend, budget_bytes: usize) {
         let mut ids = std::mem::take(&mut self.scratch);
         self.dirty.take(&mut ids);
         let mut stats = FlushStats::default();
         for &id in &ids {
             self.flush_one(io, id, &mut stats);
-            if self.get(id).is_some_and(|c| c.is_open() && c.queue.pending_bytes() > budget_bytes) {
+            if self.get(id).is_some_and(|c| {
+                c.is_open() && !c.queue.in_flight() && c.queue.pending_bytes() > budget_bytes
+            }) {
                 self.slow.push(id);
             }
         }
@@ -349,7 +361,9 @@ impl Conns {
     }
 
     /// A write the backend finished (io_uring). False if the connection must be aborted.
-    pub(crate) fn on_written(&mut self, id: ConnId, result: i32) -> bool {
+    /// More than `budget_bytes` queued behind it means the
+    /// consumer is slow (checked here rather than after the flush, see `flush_dirty`).
+    pub(crate) fn on_written(&mut self, id: ConnId, result: i32, budget_bytes: usize) -> bool {
         let Some(conn) = self.table.get_mut(id.0) else { return true };
         self.to_reap.push(id);
         if result < 0 {
@@ -359,6 +373,9 @@ impl Conns {
         }
         self.counters.add(Counter::BytesOut, result as u64);
         conn.queue.written(result as usize);
+        if conn.is_open() && conn.queue.pending_bytes() > budget_bytes {
+            self.slow.push(id);
+        }
         self.mark_dirty(id);
         true
     }
@@ -369,6 +386,22 @@ impl Conns {
             conn.blocked = false;
             self.mark_dirty(id);
         }
+    }
+
+    /// Paused connections whose unsent output fell within `budget_bytes` again: they
+    /// parse their buffered requests (via `resume_http`).
+    pub(crate) fn unpause_drained(&mut self, budget_bytes: usize) {
+        let mut paused = std::mem::take(&mut self.paused);
+        paused.retain(|&id| match self.table.get_mut(id.0) {
+            Some(c) if c.queue.queued_bytes() <= budget_bytes => {
+                c.input_paused = false;
+                self.resume_http.push(id);
+                false
+            }
+            Some(c) => c.is_open(),
+            None => false,
+        });
+        self.paused = paused;
     }
 
     /// End the connection after its response: FIN once written, then linger.

@@ -45,8 +45,15 @@ impl State {
         buf.extend_from_slice(data);
         loop {
             let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open() && !c.is_holding()) else { return };
-            let Phase::Http { buf } = &mut conn.phase else { return };
             let limits = &self.ctx.config.limits;
+            if conn.queue.queued_bytes() > limits.send_budget_bytes {
+                // Pipelined requests whose responses are not read: stop answering until
+                // the client reads; its further input is bounded by `on_data`.
+                conn.input_paused = true;
+                self.conns.paused.push(id);
+                return;
+            }
+            let Phase::Http { buf } = &mut conn.phase else { return };
             let (req, head_len) =
                 match request::parse(buf, limits.max_request_head_bytes, limits.max_request_body_bytes) {
                     Ok(Some(parsed)) => parsed,
@@ -94,7 +101,11 @@ impl State {
     fn answer(&mut self, id: ConnId, inc: &Incoming<'_>) -> Next {
         let req = inc.req;
         let close = req.close;
-        let resp = match route(&req.path, &self.ctx.services) {
+        let route = route(&req.path, &self.ctx.services);
+        if let Some((refusal, close)) = self.refuse_request(&route, req) {
+            return self.reply(id, refusal, close);
+        }
+        let resp = match route {
             Route::Page(index) if req.method == "GET" || req.method == "HEAD" => {
                 let page = self.ctx.services.page(index);
                 let full = response::build(200, &[], Some(&page.content_type), &page.body, close);
@@ -112,6 +123,11 @@ impl State {
                 response::build(200, &[], Some("text/html; charset=UTF-8"), page.as_bytes(), close)
             }
             Route::Demo => response::text(404, "Not found\n", close),
+            Route::DemoClient if self.demo_available() && req.method == "GET" => {
+                let js = DEMO_CLIENT_JS.as_bytes();
+                response::build(200, &[], Some("text/javascript; charset=UTF-8"), js, close)
+            }
+            Route::DemoClient => response::text(404, "Not found\n", close),
             Route::Metrics => {
                 let text = metrics::render(&self.ctx.stats);
                 response::build(200, &[], Some("text/plain; version=0.0.4"), text.as_bytes(), close)
@@ -207,11 +223,24 @@ impl State {
     }
 }
 
-/// The demo page with its script URLs and service filled in.
+/// ringcast's own browser client, which the demo page loads by default (path
+/// [`DEMO_CLIENT_PATH`](crate::config::DEMO_CLIENT_PATH)).
+const DEMO_CLIENT_JS: &str = include_str!("../demo-client.js");
+
+/// The demo page with its scripts and service filled in: ringcast's own client, or
+/// sockjs-client and websocket-multiplex from the configured URLs.
 fn demo_page(demo: &crate::config::DemoConfig) -> String {
+    let scripts = if demo.sockjs_client_url.is_empty() {
+        format!("<script src=\"{}\"></script>", crate::config::DEMO_CLIENT_PATH)
+    } else {
+        format!(
+            "<script src=\"{}\"></script>\n<script src=\"{}\"></script>",
+            html_attr(&demo.sockjs_client_url),
+            html_attr(&demo.multiplex_client_url)
+        )
+    };
     include_str!("../demo.html")
-        .replace("{{SOCKJS_URL}}", &html_attr(&demo.sockjs_client_url))
-        .replace("{{MULTIPLEX_URL}}", &html_attr(&demo.multiplex_client_url))
+        .replace("{{SCRIPTS}}", &scripts)
         .replace("{{PREFIX}}", &demo.service.replace(['\'', '\\', '<'], ""))
 }
 

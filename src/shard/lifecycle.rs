@@ -130,7 +130,7 @@ impl State {
     }
 
     pub(super) fn on_written(&mut self, id: ConnId, result: i32) {
-        if !self.conns.on_written(id, result) {
+        if !self.conns.on_written(id, result, self.ctx.config.limits.send_budget_bytes) {
             self.abort(id, None);
         }
     }
@@ -147,6 +147,7 @@ impl State {
             self.release(Member::Conn(id), CloseReason::Client);
             if let Some(conn) = self.conns.remove(id) {
                 io.remove_conn(id.token(), conn.raw_fd());
+                self.release_peer(conn.raw_fd());
                 // Dropping `conn` closes the fd.
             }
         }

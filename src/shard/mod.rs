@@ -15,6 +15,7 @@
 
 mod actions;
 mod conns;
+mod guard;
 mod http;
 mod lifecycle;
 mod parked;
@@ -48,6 +49,8 @@ pub(crate) struct ShardContext {
     pub(crate) shutdown: Arc<AtomicBool>,
     /// For handles the shard gives to handlers.
     pub(crate) remote: Arc<Remote>,
+    /// Origins, tokens and the per-IP connection table (`[security]`).
+    pub(crate) security: Arc<crate::security::Security>,
 }
 
 /// One shard: its backend and everything else, split so events can borrow the backend
@@ -82,6 +85,41 @@ struct State {
     drain_deadline_ms: Option<u64>,
     /// What no part owns (requests, messages in, protocol outcomes).
     counters: Counters,
+    /// Limits hit by peers are logged at most once per interval.
+    log_limit: LogLimit,
+    /// The backend has no read in flight between events (epoll).
+    reads_are_synchronous: bool,
+}
+
+/// A warning that a hostile peer could repeat at will: logged at most once per
+/// `LOG_INTERVAL_MS`, with how many were suppressed (the counters have them all).
+#[derive(Debug, Default)]
+struct LogLimit {
+    next_ms: u64,
+    suppressed: u64,
+}
+
+/// Events handled per tick: past it the shard flushes, runs its timers and checks send
+/// budgets before taking more (the backends keep the rest), whatever the peers send.
+/// With the per-connection read budget (epoll) and the provided-buffer ring (io_uring,
+/// `io.read_buffer_count` × `io.read_buffer_bytes` in flight at most) this bounds the
+/// input of one tick. A smaller byte cap on io_uring was measured to hurt: writes
+/// stay in flight across short ticks while input keeps arriving.
+const MAX_EVENTS_PER_TICK: usize = 4096;
+
+/// How often a limit's warning may be logged.
+const LOG_INTERVAL_MS: u64 = 10_000;
+
+impl LogLimit {
+    fn warn(&mut self, now_ms: u64, what: &str) {
+        if now_ms < self.next_ms {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(suppressed = self.suppressed, "{what}");
+        self.suppressed = 0;
+        self.next_ms = now_ms + LOG_INTERVAL_MS;
+    }
 }
 
 impl Shard {
@@ -99,6 +137,8 @@ impl Shard {
             clock: Clock { epoch: Instant::now(), now_ms: 0, next_sweep_ms: timers::SWEEP_INTERVAL_MS },
             drain_deadline_ms: None,
             counters: Counters::default(),
+            log_limit: LogLimit::default(),
+            reads_are_synchronous: io.kind() == crate::io::BackendKind::Epoll,
         };
         Shard { io, st }
     }
@@ -128,7 +168,8 @@ impl Shard {
         // before that input is applied (multiplex §4: no replay to later subscribers).
         // Shards queue publishes before writing to any client, so this keeps causality.
         st.drain_bus();
-        while let Some(ev) = self.io.next_event() {
+        for _ in 0..MAX_EVENTS_PER_TICK {
+            let Some(ev) = self.io.next_event() else { break };
             st.on_event(ev);
         }
         st.register_accepted(&mut self.io);
@@ -180,10 +221,23 @@ impl State {
     fn on_data(&mut self, id: ConnId, data: &mut [u8]) {
         let Some(conn) = self.conns.get_mut(id) else { return };
         conn.last_rx_ms = self.clock.now_ms;
-        if conn.is_holding() {
-            // A held HTTP response, or a connection on its way to another shard: keep
-            // the bytes for when it parses requests again.
+        if conn.life == conns::Life::Aborted {
+            // The socket is shut down. epoll reads synchronously, so no read is pending
+            // and the connection can be freed now, even if the peer never stops sending.
+            if self.reads_are_synchronous {
+                conn.read_closed = true;
+                self.conns.to_reap.push(id);
+            }
+            return;
+        }
+        if conn.is_holding() || conn.input_paused {
+            // A held HTTP response, a connection on its way to another shard, or one whose
+            // responses are not being read: keep the bytes for when it parses requests
+            // again, up to one complete request.
             if let conns::Phase::Http { buf } = &mut conn.phase {
+                if buf.len() + data.len() > self.ctx.config.limits.max_request_bytes() {
+                    return self.close_input_overflow(id);
+                }
                 buf.extend_from_slice(data);
             }
             return;
@@ -197,6 +251,17 @@ impl State {
         }
     }
 
+    /// A connection sent more than one complete request while it could not be parsed.
+    #[cold]
+    fn close_input_overflow(&mut self, id: ConnId) {
+        self.counters.inc(Counter::ClosedInputOverflow);
+        self.log_limit.warn(self.clock.now_ms, "closing a connection that sent more than a request while its response was pending (limits.max_request_head_bytes + max_request_body_bytes)");
+        if let Some(conn) = self.conns.get(id) {
+            crate::io::reset_on_close(conn.raw_fd());
+        }
+        self.abort(id, None);
+    }
+
     fn register_accepted(&mut self, io: &mut Backend) {
         for fd in std::mem::take(&mut self.accepted) {
             if self.drain_deadline_ms.is_some() || self.conns.len() >= self.ctx.config.limits.max_connections_per_shard
@@ -204,6 +269,7 @@ impl State {
                 self.counters.inc(Counter::ConnectionsRejected);
                 continue; // dropping the fd closes it
             }
+            let Some(fd) = self.admit_peer(fd) else { continue };
             let send_buffer = self.ctx.config.io.socket_send_buffer_bytes;
             if send_buffer > 0 {
                 // Best effort: a failure leaves the kernel's default.
@@ -222,6 +288,7 @@ impl State {
         let id = self.conns.insert(fd, self.clock.now_ms);
         if let Err(e) = io.add_conn(id.token(), raw) {
             tracing::warn!(error = %e, "cannot start reading a connection");
+            self.release_peer(raw);
             self.conns.remove(id);
             return None;
         }
@@ -250,7 +317,11 @@ impl State {
 
     /// One write per dirty connection; close the ones that fell behind.
     fn flush(&mut self, io: &mut Backend) {
-        self.conns.flush_dirty(io, self.ctx.config.limits.send_budget_bytes);
+        let budget = self.ctx.config.limits.send_budget_bytes;
+        self.conns.flush_dirty(io, budget);
+        if !self.conns.paused.is_empty() {
+            self.conns.unpause_drained(budget);
+        }
         if !self.conns.slow.is_empty() {
             self.close_slow_consumers();
         }

@@ -116,6 +116,7 @@ impl State {
         }
         self.release(Member::Session(sid), why);
         let Some(s) = self.sessions.table.remove(sid) else { return };
+        self.release_session(s.service, &s.key);
         self.sessions.counters.inc(Counter::SockjsSessionsClosed);
         if let Some(conn) = s.receiver_conn() {
             // Its response ends with the session (a timer cannot expire while attached).

@@ -129,6 +129,11 @@ impl State {
         let mut head = BytesMut::new();
         head.extend_from_slice(&statics::transport_head_framed(t, req, &self.ctx.services.get(service).sockjs, framing_kind));
         body_into(&mut head, &framing::prelude(&wrap), chunked);
+        if self.sessions.table.lookup(service, key.as_bytes()).is_none() {
+            if let Some(refusal) = self.admit_session(id, service, key.as_bytes(), close) {
+                return self.reply(id, refusal, close);
+            }
+        }
         let sid = self.session_for(id, inc, service, key, t);
         let receiver = Receiver { conn: id, wrap: wrap.clone(), streaming, chunked };
         let busy = self.sessions.table.get_mut(sid).is_some_and(|s| s.receiver_conn().is_some());
@@ -185,6 +190,7 @@ impl State {
             if let Err(fd) = self.rooms.bus.adopt(owner, conn.fd, buf) {
                 tracing::warn!(?owner, "cannot move a request to its session's shard: queue full");
                 self.counters.inc(Counter::BusDroppedBatches);
+                self.release_peer(std::os::fd::AsRawFd::as_raw_fd(&fd));
                 drop(fd);
             }
         }
