@@ -385,6 +385,11 @@ pub struct ServiceConfig {
     /// SockJS: set the `JSESSIONID` cookie and report `cookie_needed` in /info.
     #[serde(default)]
     pub cookie_needed: bool,
+    /// SockJS: also accept Hixie-76 (pre-RFC 6455) WebSockets on the session WebSocket
+    /// transport (spec sockjs §8.3). Off by default: the protocol has no masking, so
+    /// proxies that do not understand it can be confused by what clients send.
+    #[serde(default)]
+    pub hixie76: bool,
     /// SockJS: the client script the iframe page loads (must start with `/` or `http`).
     #[serde(default = "default_sockjs_url")]
     pub sockjs_url: String,
@@ -411,6 +416,7 @@ impl ServiceConfig {
             disconnect_delay_ms: default_disconnect_delay_ms(),
             response_limit_bytes: default_response_limit_bytes(),
             cookie_needed: false,
+            hixie76: false,
             sockjs_url: default_sockjs_url(),
         }
     }

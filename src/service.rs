@@ -93,6 +93,7 @@ impl ServiceTable {
                 sockjs: ServiceOptions {
                     websocket: s.websocket,
                     cookie_needed: s.cookie_needed,
+                    hixie76: s.hixie76,
                     sockjs_url: s.sockjs_url.clone(),
                 },
                 timing: Timing {

@@ -12,8 +12,9 @@
 //! streaming responses frame by frame; every read has a timeout, so a server that does
 //! not answer fails the test instead of hanging it.
 //!
-//! Not implemented by ringcast, tested for the answer the spec gives instead: hixie-76
-//! (§8.3, item 71: 400 `Only supported WebSocket protocol is RFC 6455.`) and the legacy
+//! Hixie-76 (§8.3, item 71) is tested on services with `hixie76 = true`, and for the
+//! refusal the spec gives where it is off (400 `Only supported WebSocket protocol is RFC
+//! 6455.`). Not implemented by ringcast, tested for the answer the spec gives instead: the legacy
 //! v0.3.3 mode of §14 (`section_14_current_values_not_legacy`: every row answers with the
 //! current value).
 
@@ -1505,7 +1506,7 @@ fn item_70_websocket_sessions_independent(b: BackendChoice) {
 }
 both_backends!(item_70_websocket_sessions_independent);
 
-/// Item 71: hixie-76 is not implemented; §8.3: "If ringcast omits it, answer such requests
+/// Item 71 where `hixie76` is off (the default); §8.3: "If ringcast omits it, answer such requests
 /// 400 `Only supported WebSocket protocol is RFC 6455.`" (the request of §8.3's test vector).
 fn item_71_hixie76_refused(b: BackendChoice) {
     let server = common::start_sockjs(b, 1, "");
@@ -1527,6 +1528,107 @@ fn item_71_hixie76_refused(b: BackendChoice) {
     );
 }
 both_backends!(item_71_hixie76_refused);
+
+/// Services with Hixie-76 on (`hixie76 = true`, spec §8.3).
+const HIXIE_SERVICES: &str = "[[service]]\nprefix = \"/hixie_echo\"\nprotocol = \"echo\"\nhixie76 = true\n\
+[[service]]\nprefix = \"/hixie_close\"\nprotocol = \"close\"\nhixie76 = true\n";
+
+/// The suite's Hixie-76 request (spec §8.3), without key3.
+fn hixie_request(path: &str) -> Req {
+    req("GET", path)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "WebSocket")
+        .header("Origin", "http://example.com")
+        .header("Sec-WebSocket-Key1", "4 @1  46546xW%0l 1 5")
+        .header("Sec-WebSocket-Key2", "12998 5 Y3 1  .P00")
+}
+
+/// Send the handshake, check the 101 that comes before key3, send key3 and check the
+/// answer (spec §8.3 test vector) and the `o` frame.
+fn hixie_open(addr: SocketAddr, path: &str) -> Http {
+    let mut c = Http::connect(addr);
+    c.send(&hixie_request(path));
+    let head = c.read_head();
+    assert_eq!(head.status, 101, "{head:?}");
+    assert_eq!(head.get("Upgrade"), Some("WebSocket"));
+    assert_eq!(head.get("Connection"), Some("Upgrade"));
+    assert_eq!(head.get("Sec-WebSocket-Origin"), Some("http://example.com"));
+    assert_eq!(head.get("Sec-WebSocket-Location"), Some(format!("ws://127.0.0.1{path}").as_str()));
+    assert!(!head.has("Content-Length"), "{head:?}");
+    assert!(c.buf.is_empty(), "nothing before key3: {:?}", c.lossy());
+    c.send_raw(b"aaaaaaaa");
+    let answer =
+        [0xca, 0x34, 0x00, 0xd8, 0xa5, 0x08, 0x47, 0x97, 0x2c, 0xd5, 0x71, 0x5a, 0xba, 0xbf, 0x43, 0x7b];
+    assert_eq!(c.take(16), answer);
+    assert_eq!(c.take(3), b"\x00o\xff");
+    c
+}
+
+/// Item 71 with `hixie76 = true`: the 101 (reason `WebSocket Protocol Handshake`) before
+/// key3, then the answer and `o`; client messages are JSON arrays in `0x00 … 0xFF`
+/// frames; the client's closing frame `0xFF 0x00` is answered and the connection ends.
+fn item_71_hixie76_accepted(b: BackendChoice) {
+    let server = common::start_sockjs(b, 1, HIXIE_SERVICES);
+    let path = format!("/hixie_echo/000/{}/websocket", sid());
+    let mut c = hixie_open(server.local_addr(), &path);
+    c.send_raw(&hixie_frame(r#"["a","é"]"#));
+    c.send_raw(&hixie_frame("[]"));
+    c.send_raw(&hixie_frame(r#""b""#));
+    for want in [r#"a["a"]"#, r#"a["é"]"#, r#"a["b"]"#] {
+        assert_eq!(c.take(want.len() + 2), hixie_frame(want), "{want}");
+    }
+    c.send_raw(&[0xFF, 0x00]);
+    assert_eq!(c.take(2), [0xFF, 0x00]);
+    c.expect_eof();
+}
+both_backends!(item_71_hixie76_accepted);
+
+/// A Hixie-76 text frame.
+fn hixie_frame(text: &str) -> Vec<u8> {
+    let mut out = vec![0x00];
+    out.extend_from_slice(text.as_bytes());
+    out.push(0xFF);
+    out
+}
+
+/// Hixie-76 on the `close` service: `o`, `c[3000,"Go away!"]`, the closing frame; the
+/// server then waits for the client's closing frame before it ends the connection.
+fn item_71_hixie76_close(b: BackendChoice) {
+    let server = common::start_sockjs(b, 1, HIXIE_SERVICES);
+    let mut c = hixie_open(server.local_addr(), &format!("/hixie_close/000/{}/websocket", sid()));
+    let close = hixie_frame(r#"c[3000,"Go away!"]"#);
+    assert_eq!(c.take(close.len()), close);
+    assert_eq!(c.take(2), [0xFF, 0x00]);
+    c.stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut byte = [0u8; 1];
+    let still_open = read_retrying(&mut c.stream, &mut byte);
+    assert!(
+        still_open.is_err(),
+        "the server ended the connection before the client's closing frame: {still_open:?}"
+    );
+    c.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    c.send_raw(&[0xFF, 0x00]);
+    c.expect_eof();
+}
+both_backends!(item_71_hixie76_close);
+
+/// A bad Hixie-76 key (no space) is refused with 400 like any bad handshake.
+fn item_71_hixie76_bad_key_refused(b: BackendChoice) {
+    let server = common::start_sockjs(b, 1, HIXIE_SERVICES);
+    let r = req("GET", format!("/hixie_echo/000/{}/websocket", sid()))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "WebSocket")
+        .header("Sec-WebSocket-Key1", "12345")
+        .header("Sec-WebSocket-Key2", "12998 5 Y3 1  .P00");
+    let resp = fetch(server.local_addr(), &r);
+    assert_eq!(resp.status, 400, "{resp:?}");
+    // Every other connection is unaffected.
+    let mut c = hixie_open(server.local_addr(), &format!("/hixie_echo/000/{}/websocket", sid()));
+    c.send_raw(&hixie_frame(r#"["x"]"#));
+    let want = hixie_frame(r#"a["x"]"#);
+    assert_eq!(c.take(want.len()), want);
+}
+both_backends!(item_71_hixie76_bad_key_refused);
 
 /// Item 72: with `websocket=false` both WebSocket routes are 404, with cache-for-a-year.
 fn item_72_websocket_disabled_404(b: BackendChoice) {

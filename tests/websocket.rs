@@ -218,6 +218,10 @@ fn close_service_says_go_away(b: BackendChoice) {
     let f = c.recv();
     assert_eq!(f.close_code(), Some(3000));
     assert_eq!(&f.payload[2..], b"Go away!");
+    // RFC 6455 §7.1.1: the server waits for the client's close frame before it ends the
+    // TCP connection (the linger deadline is 2 s).
+    assert_still_open(&c.stream, Duration::from_millis(300));
+    c.send_raw(&client_frame(true, 8, &3000u16.to_be_bytes()));
     c.expect_eof();
 }
 both_backends!(close_service_says_go_away);
@@ -230,3 +234,28 @@ fn slow_handshake_is_timed_out(b: BackendChoice) {
     assert!(common::eventually(Duration::from_secs(2), || server.metric(Counter::HandshakeTimeouts) == 1));
 }
 both_backends!(slow_handshake_is_timed_out);
+
+/// Nothing arrives on `stream` within `wait`, and the server has not ended it.
+fn assert_still_open(stream: &std::net::TcpStream, wait: Duration) {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut byte = [0u8; 1];
+    match common::read_retrying(&mut &*stream, &mut byte) {
+        Ok(0) => panic!("the server ended the connection"),
+        Ok(_) => panic!("unexpected byte {byte:?}"),
+        Err(e) => {
+            assert!(matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{e}")
+        }
+    }
+    stream.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+}
+
+fn close_without_reply_ends_at_linger_deadline(b: BackendChoice) {
+    let server = common::start_with(b, 1, "[limits]\nclose_linger_ms = 400\n");
+    let mut c = WsClient::connect(server.local_addr(), "/close/websocket");
+    assert_eq!(c.recv().close_code(), Some(3000));
+    let start = std::time::Instant::now();
+    c.expect_eof();
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(3), "{waited:?}");
+}
+both_backends!(close_without_reply_ends_at_linger_deadline);

@@ -194,6 +194,13 @@ impl ServiceBuilder<'_> {
         self
     }
 
+    /// SockJS: also accept Hixie-76 WebSockets on the session WebSocket transport
+    /// (default false: the protocol has no masking).
+    pub fn hixie76(&mut self, on: bool) -> &mut Self {
+        self.service.hixie76 = on;
+        self
+    }
+
     /// SockJS: the client script URL of the iframe page.
     pub fn sockjs_url(&mut self, url: &str) -> &mut Self {
         self.service.sockjs_url = url.to_string();

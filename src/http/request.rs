@@ -24,6 +24,9 @@ pub struct Request {
     pub connection: Option<Vec<u8>>,
     pub ws_version: Option<Vec<u8>>,
     pub ws_key: Option<Vec<u8>>,
+    /// Hixie-76 handshake keys (`Sec-WebSocket-Key1`, `Sec-WebSocket-Key2`).
+    pub ws_key1: Option<Vec<u8>>,
+    pub ws_key2: Option<Vec<u8>>,
     pub origin: Option<Vec<u8>>,
     /// `Host` (same-origin check of `security.allowed_origins`).
     pub host: Option<Vec<u8>>,
@@ -142,6 +145,10 @@ fn apply_header(out: &mut Request, framing: &mut Framing, name: &str, value: &[u
         out.ws_version = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"sec-websocket-key") {
         out.ws_key = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"sec-websocket-key1") {
+        out.ws_key1 = Some(value.to_vec());
+    } else if n.eq_ignore_ascii_case(b"sec-websocket-key2") {
+        out.ws_key2 = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"origin") {
         out.origin = Some(value.to_vec());
     } else if n.eq_ignore_ascii_case(b"host") {

@@ -9,6 +9,7 @@
 use crate::ids::{Member, ShardId, SpaceId};
 use crate::transport::sockjs::framing;
 use crate::transport::ws::codec::{self, OpCode};
+use crate::transport::ws::hixie76;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::{Arc, OnceLock};
 
@@ -28,6 +29,9 @@ pub enum Carrier {
     Ws,
     /// A SockJS WebSocket: one text frame `a[<quoted>]` per message (sockjs §8.1).
     SockjsWs,
+    /// A SockJS WebSocket speaking Hixie-76: `0x00 a[<quoted>] 0xFF` per message
+    /// (sockjs §8.3).
+    SockjsHixie,
     /// A SockJS HTTP-transport session: the quoted message joins the session's next
     /// `a[...]` frame (sockjs §6).
     SockjsSession,
@@ -44,10 +48,12 @@ pub enum Encoding {
     MuxWs,
     MuxSockjsWs,
     MuxSockjsQuoted,
+    PlainSockjsHixie,
+    MuxSockjsHixie,
 }
 
 /// Number of [`Encoding`] variants.
-const ENCODINGS: usize = 6;
+const ENCODINGS: usize = 8;
 
 impl Encoding {
     pub fn new(framing: Framing, carrier: Carrier) -> Encoding {
@@ -58,12 +64,17 @@ impl Encoding {
             (Framing::Multiplex, Carrier::Ws) => Encoding::MuxWs,
             (Framing::Multiplex, Carrier::SockjsWs) => Encoding::MuxSockjsWs,
             (Framing::Multiplex, Carrier::SockjsSession) => Encoding::MuxSockjsQuoted,
+            (Framing::Plain, Carrier::SockjsHixie) => Encoding::PlainSockjsHixie,
+            (Framing::Multiplex, Carrier::SockjsHixie) => Encoding::MuxSockjsHixie,
         }
     }
 
     pub(crate) fn framing(self) -> Framing {
         match self {
-            Encoding::PlainWs | Encoding::PlainSockjsWs | Encoding::PlainSockjsQuoted => Framing::Plain,
+            Encoding::PlainWs
+            | Encoding::PlainSockjsWs
+            | Encoding::PlainSockjsQuoted
+            | Encoding::PlainSockjsHixie => Framing::Plain,
             _ => Framing::Multiplex,
         }
     }
@@ -73,6 +84,30 @@ impl Encoding {
             Encoding::PlainWs | Encoding::MuxWs => Carrier::Ws,
             Encoding::PlainSockjsWs | Encoding::MuxSockjsWs => Carrier::SockjsWs,
             Encoding::PlainSockjsQuoted | Encoding::MuxSockjsQuoted => Carrier::SockjsSession,
+            Encoding::PlainSockjsHixie | Encoding::MuxSockjsHixie => Carrier::SockjsHixie,
+        }
+    }
+}
+
+impl Carrier {
+    /// SockJS framing (`o`, `h`, `a[...]`, `c[...]`, JSON client messages) on a WebSocket.
+    pub(crate) fn is_sockjs_websocket(self) -> bool {
+        matches!(self, Carrier::SockjsWs | Carrier::SockjsHixie)
+    }
+
+    /// One text message on this WebSocket carrier.
+    pub(crate) fn text_frame(self, text: &[u8]) -> Bytes {
+        match self {
+            Carrier::SockjsHixie => Bytes::from(hixie76::text_frame(text)),
+            _ => codec::frame(OpCode::Text, text),
+        }
+    }
+
+    /// The closing frame on this WebSocket carrier (Hixie-76 has no code or reason).
+    pub(crate) fn close_frame(self, code: u16, reason: &str) -> Bytes {
+        match self {
+            Carrier::SockjsHixie => Bytes::from_static(&hixie76::CLOSE_FRAME),
+            _ => codec::close_frame(code, reason),
         }
     }
 }
@@ -151,11 +186,11 @@ impl Prepared {
         match enc.carrier() {
             Carrier::Ws => self.ws_text_frame(enc.framing()),
             Carrier::SockjsSession => self.quoted(enc.framing()),
-            Carrier::SockjsWs => {
+            carrier @ (Carrier::SockjsWs | Carrier::SockjsHixie) => {
                 let quoted_enc = Encoding::new(enc.framing(), Carrier::SockjsSession);
                 let (quoted, _) = self.encoding(quoted_enc);
                 let inner = framing::messages_frame(std::slice::from_ref(quoted));
-                codec::frame(OpCode::Text, &inner)
+                carrier.text_frame(&inner)
             }
         }
     }
@@ -222,12 +257,14 @@ mod tests {
         assert_eq!(text(Encoding::MuxSockjsQuoted, 0), r#""msg,red,q\"\\\u2028""#);
         assert_eq!(text(Encoding::MuxSockjsWs, 2), r#"a["msg,red,q\"\\\u2028"]"#);
         assert_eq!(text(Encoding::PlainSockjsWs, 2), r#"a["q\"\\\u2028"]"#);
+        let hixie = p.encoding(Encoding::MuxSockjsHixie).0;
+        assert_eq!(&hixie[..], b"\x00a[\"msg,red,q\\\"\\\\\\u2028\"]\xff");
     }
 
     #[test]
     fn encodings_round_trip_their_parts() {
         for framing in [Framing::Plain, Framing::Multiplex] {
-            for carrier in [Carrier::Ws, Carrier::SockjsWs, Carrier::SockjsSession] {
+            for carrier in [Carrier::Ws, Carrier::SockjsWs, Carrier::SockjsSession, Carrier::SockjsHixie] {
                 let e = Encoding::new(framing, carrier);
                 assert_eq!((e.framing(), e.carrier()), (framing, carrier));
             }

@@ -145,7 +145,7 @@ impl State {
                     (Carrier::Ws, false) => codec::frame(OpCode::Text, payload),
                     (Carrier::Ws, true) => codec::frame(OpCode::Binary, payload),
                     (_, true) => return, // text-only transports refuse binary at the API
-                    (_, false) => codec::frame(OpCode::Text, &sockjs_messages_frame(payload)),
+                    (carrier, false) => carrier.text_frame(&sockjs_messages_frame(payload)),
                 };
                 let cap = self.ctx.config.limits.queue_cap_bytes();
                 self.conns.push_frame(id, &frame, cap);

@@ -16,7 +16,9 @@ use crate::pubsub::prepared::Carrier;
 use crate::pubsub::topics::SubKey;
 use crate::send::flush::{self, DirtyList, FlushOutcome, FlushStats};
 use crate::send::queue::{SendQueue, SendStatus};
-use crate::transport::ws::reader::MessageReader;
+use crate::transport::ws::error::WsError;
+use crate::transport::ws::hixie76;
+use crate::transport::ws::reader::{Flow, MessageReader, WsMessage};
 use bytes::Bytes;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -60,7 +62,9 @@ pub(crate) struct WsConn {
     pub(crate) service: ServiceId,
     /// Raw WebSocket, or SockJS framing (`o`/`a[...]`/`h`/`c[...]`, JSON client messages).
     pub(crate) carrier: Carrier,
-    pub(crate) reader: MessageReader,
+    pub(crate) reader: WsReader,
+    /// Hixie-76 before key3 is complete: nothing is sent and the protocol has not opened.
+    pub(crate) hixie_key3: Option<hixie76::Key3>,
     pub(crate) proto: ProtocolState,
     /// This connection's memberships in the shard's topic table.
     pub(crate) subs: Vec<SubKey>,
@@ -70,6 +74,34 @@ pub(crate) struct WsConn {
     pub(crate) ping_outstanding: bool,
     /// SockJS WebSocket: when the next `h` frame is due.
     pub(crate) heartbeat_due_ms: u64,
+    /// Closing: the final frames (close frame, SockJS `c[...]` before it), held back until
+    /// everything queued before them is written, so they go out in a write of their own.
+    pub(crate) final_frames: Option<Vec<u8>>,
+    /// The peer's close frame arrived (or its input can no longer be read): once our
+    /// close frame is written the server may end the TCP connection (RFC 6455 §7.1.1).
+    pub(crate) close_received: bool,
+}
+
+/// Reads a WebSocket's frames: RFC 6455, or Hixie-76 (SockJS, when a service allows it).
+#[derive(Debug)]
+pub(crate) enum WsReader {
+    Rfc6455(MessageReader),
+    Hixie76(hixie76::Reader),
+}
+
+impl WsReader {
+    /// Feed input; `on_msg` gets each complete message (see [`MessageReader::feed`]).
+    pub(crate) fn feed<F: FnMut(WsMessage<'_>) -> Flow>(
+        &mut self,
+        input: &mut [u8],
+        max_message_bytes: usize,
+        on_msg: F,
+    ) -> Result<(), WsError> {
+        match self {
+            WsReader::Rfc6455(r) => r.feed(input, max_message_bytes, on_msg),
+            WsReader::Hixie76(r) => r.feed(input, max_message_bytes, on_msg),
+        }
+    }
 }
 
 /// One TCP connection.
@@ -304,10 +336,24 @@ impl Conns {
         match flush::flush(io, id.token(), fd, &mut conn.queue, stats) {
             FlushOutcome::Drained => {
                 if let Life::Closing { deadline_ms, half_closed: false } = conn.life {
-                    // Our last frame is out: FIN after it, then wait for the peer's EOF.
-                    // SAFETY: shutdown of our own socket's write side.
-                    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
-                    conn.life = Life::Closing { deadline_ms, half_closed: true };
+                    match conn.phase {
+                        Phase::Ws(ref mut ws) if ws.final_frames.is_some() => {
+                            // The close frame goes out next tick, in a write of its own.
+                            let frames = ws.final_frames.take().unwrap_or_default();
+                            conn.queue.push_control(&frames);
+                            conn.dirty = true;
+                            self.dirty.push(id);
+                        }
+                        // RFC 6455 §7.1.1: wait for the peer's close frame (or the linger
+                        // deadline) before ending the TCP connection.
+                        Phase::Ws(ref ws) if !ws.close_received => {}
+                        _ => {
+                            // Our last frame is out: FIN after it, then wait for the peer's EOF.
+                            // SAFETY: shutdown of our own socket's write side.
+                            unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+                            conn.life = Life::Closing { deadline_ms, half_closed: true };
+                        }
+                    }
                 }
             }
             FlushOutcome::InFlight => {}

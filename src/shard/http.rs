@@ -21,8 +21,8 @@ use bytes::Bytes;
 pub(super) enum Next {
     KeepAlive,
     Close,
-    /// Switch to WebSocket with this carrier.
-    Upgrade { service: ServiceId, carrier: Carrier },
+    /// Switch to WebSocket with this carrier (Hixie-76: with the key numbers, key3 to come).
+    Upgrade { service: ServiceId, carrier: Carrier, hixie: Option<[u8; 8]> },
     /// The request names a SockJS session owned by shard `owner`: move the socket there.
     Migrate { owner: ShardId },
     /// The response is held open (a SockJS receiver, or an answer from another shard):
@@ -81,7 +81,9 @@ impl State {
             match self.answer(id, &incoming) {
                 Next::KeepAlive => continue,
                 Next::Close => return self.close_after_response(id),
-                Next::Upgrade { service, carrier } => return self.upgrade(id, service, carrier, &request[..head_len]),
+                Next::Upgrade { service, carrier, hixie } => {
+                    return self.upgrade(id, service, carrier, hixie, &request[..head_len])
+                }
                 Next::Held => return,
                 Next::Migrate { owner } => return self.start_migration(id, owner, request),
             }

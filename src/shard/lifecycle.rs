@@ -13,9 +13,7 @@ use crate::error::CloseCause;
 use crate::ids::{ConnId, Member};
 use crate::io::{self, Backend, Event};
 use crate::metrics::Counter;
-use crate::pubsub::prepared::Carrier;
 use crate::transport::sockjs::framing;
-use crate::transport::ws::codec::{self, OpCode};
 use std::time::{Duration, Instant};
 
 /// At exit, how long to wait for the kernel to finish or fail writes in flight before
@@ -24,8 +22,9 @@ const EXIT_WRITES_WAIT_MS: u64 = 1000;
 
 impl State {
     /// Close politely: the protocol hears it and the member leaves every room, the close
-    /// frame is queued (WebSocket), queued output is written, then FIN, and the peer's
-    /// EOF is awaited until the linger deadline.
+    /// frame is queued (WebSocket; in a write of its own after earlier output), queued
+    /// output is written, the peer's close frame is awaited (WebSocket), then FIN, and
+    /// the peer's EOF is awaited — all until the linger deadline.
     pub(super) fn start_close(&mut self, id: ConnId, cause: CloseCause, reason: &str) {
         let deadline_ms = self.clock.now_ms + self.ctx.config.limits.close_linger_ms;
         let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) else { return };
@@ -35,15 +34,30 @@ impl State {
         self.drop_held(id);
         self.release(Member::Conn(id), close_reason(cause));
         let Some(conn) = self.conns.get_mut(id) else { return };
-        if let Phase::Ws(ws) = &conn.phase {
+        if let Phase::Ws(ws) = &mut conn.phase {
             let reason = if reason.is_empty() { default_reason(cause) } else { reason };
-            if let (Carrier::SockjsWs, CloseCause::Application(code)) = (ws.carrier, cause) {
+            let mut last = Vec::new();
+            let carrier = ws.carrier;
+            if let (true, CloseCause::Application(code)) = (carrier.is_sockjs_websocket(), cause) {
                 // sockjs §8.1: `c[code,"reason"]`, then WebSocket close 1000 "Normal closure".
                 let text = framing::close_frame(code, reason);
-                conn.queue.push_control(&codec::frame(OpCode::Text, &text));
-                conn.queue.push_control(&codec::close_frame(1000, "Normal closure"));
+                last.extend_from_slice(&carrier.text_frame(&text));
+                last.extend_from_slice(&carrier.close_frame(1000, "Normal closure"));
             } else {
-                conn.queue.push_control(&codec::close_frame(cause.close_code(), reason));
+                last.extend_from_slice(&carrier.close_frame(cause.close_code(), reason));
+            }
+            // After a protocol error the peer's input is not read any more: no close
+            // frame of its is awaited.
+            ws.close_received = matches!(
+                cause,
+                CloseCause::PeerClose(_) | CloseCause::Protocol(_) | CloseCause::BrokenFraming
+            );
+            if conn.queue.is_empty() {
+                conn.queue.push_control(&last);
+            } else {
+                // Output queued before (the 101 of a connection its handler closes at
+                // once) is written first, the close frame in a write of its own.
+                ws.final_frames = Some(last);
             }
         }
         self.conns.mark_dirty(id);
@@ -74,12 +88,12 @@ impl State {
         if let Some(conn) = self.conns.get_mut(id) {
             if let (Phase::Ws(ws), true) = (&conn.phase, conn.queue.at_frame_boundary()) {
                 let mut last = Vec::new();
-                if ws.carrier == Carrier::SockjsWs {
+                if ws.carrier.is_sockjs_websocket() {
                     let text = framing::close_frame(1008, "Send budget exceeded");
-                    last.extend_from_slice(&codec::frame(OpCode::Text, &text));
+                    last.extend_from_slice(&ws.carrier.text_frame(&text));
                 }
                 let reason = default_reason(CloseCause::Backpressure);
-                last.extend_from_slice(&codec::close_frame(CloseCause::Backpressure.close_code(), reason));
+                last.extend_from_slice(&ws.carrier.close_frame(CloseCause::Backpressure.close_code(), reason));
                 conn.queue.discard();
                 if let Some(tls) = conn.tls.as_deref_mut() {
                     last = tls.seal_now(&last);

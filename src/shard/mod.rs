@@ -254,7 +254,7 @@ impl State {
             return;
         }
         if !conn.is_open() {
-            return; // closing: input is read and dropped until the peer's EOF
+            return self.on_closing_data(id, data); // dropped until the peer's EOF
         }
         match conn.phase {
             conns::Phase::Http { .. } => self.on_http_data(id, data),

@@ -119,7 +119,7 @@ impl Rooms {
                 }
             };
             let queued = match (sub.member, sub.enc.carrier()) {
-                (Member::Conn(id), Carrier::Ws | Carrier::SockjsWs) => {
+                (Member::Conn(id), Carrier::Ws | Carrier::SockjsWs | Carrier::SockjsHixie) => {
                     conns.push_member_frame(id, bytes, caps.conn_queue_bytes)
                 }
                 (Member::Session(sid), Carrier::SockjsSession) => {

@@ -51,17 +51,23 @@ impl State {
                 self.counters.inc(Counter::HandshakeTimeouts);
                 return self.abort(id, None);
             }
-            (Phase::Ws(_), Life::Open) if idle_ms > 0 && silent_ms >= idle_ms => {
+            // Hixie-76 has no pings: its client cannot prove it is alive, so it is never
+            // idle; its `h` frames still find a dead peer.
+            (Phase::Ws(ws), Life::Open) if ws.carrier != Carrier::SockjsHixie && idle_ms > 0 && silent_ms >= idle_ms => {
                 return self.start_close(id, CloseCause::Idle, "");
             }
-            (Phase::Ws(ws), Life::Open) if ping_ms > 0 && silent_ms >= ping_ms && !ws.ping_outstanding => {
+            (Phase::Ws(ws), Life::Open)
+                if ws.carrier != Carrier::SockjsHixie && ping_ms > 0 && silent_ms >= ping_ms && !ws.ping_outstanding =>
+            {
                 ws.ping_outstanding = true;
                 Some(codec::frame(OpCode::Ping, b""))
             }
-            (Phase::Ws(ws), Life::Open) if ws.carrier == Carrier::SockjsWs && now >= ws.heartbeat_due_ms => {
+            (Phase::Ws(ws), Life::Open)
+                if ws.carrier.is_sockjs_websocket() && ws.hixie_key3.is_none() && now >= ws.heartbeat_due_ms =>
+            {
                 // sockjs §8.1: the `h` frame keeps proxies and the client's timers happy.
                 ws.heartbeat_due_ms = now + heartbeat_ms;
-                Some(codec::frame(OpCode::Text, framing::HEARTBEAT))
+                Some(ws.carrier.text_frame(framing::HEARTBEAT))
             }
             _ => None,
         };

@@ -7,7 +7,7 @@
 //! WebSocket message decoding, pongs and close handshakes, and handing each message
 //! to the protocol. Does not own: protocol rules or what their actions do.
 
-use super::conns::{Phase, WsConn};
+use super::conns::{Life, Phase, WsConn, WsReader};
 use super::http::Next;
 use super::State;
 use crate::api::{ConnInfo, Transport};
@@ -21,16 +21,24 @@ use crate::pubsub::prepared::Carrier;
 use crate::transport::sockjs::{framing, receive};
 use crate::transport::ws::codec::{self, OpCode};
 use crate::transport::ws::handshake::{self, HandshakeHeaders};
+use crate::transport::ws::hixie76;
 use crate::transport::ws::reader::{Flow, MessageReader, WsMessage};
 use bytes::Bytes;
 
 impl State {
     /// Validate a WebSocket upgrade and answer 101 or the refusal.
     pub(super) fn websocket_handshake(&mut self, id: ConnId, req: &Request, service: ServiceId, carrier: Carrier) -> Next {
-        match validate_handshake(req) {
-            Ok(accept) => {
+        let hixie = carrier == Carrier::SockjsWs && self.ctx.services.get(service).sockjs.hixie76 && is_hixie76(req);
+        let checked = if hixie { validate_hixie76(req) } else { validate_handshake(req).map(Accept::Rfc6455) };
+        match checked {
+            Ok(Accept::Rfc6455(accept)) => {
                 self.respond(id, Bytes::from(handshake::response_101(&accept)));
-                Next::Upgrade { service, carrier }
+                Next::Upgrade { service, carrier, hixie: None }
+            }
+            Ok(Accept::Hixie76 { challenge, response }) => {
+                // sockjs §8.3: the 101 goes out before key3 arrives (proxies wait for it).
+                self.respond(id, Bytes::from(response));
+                Next::Upgrade { service, carrier: Carrier::SockjsHixie, hixie: Some(challenge) }
             }
             Err(e) => {
                 self.counters.inc(Counter::WsHandshakeRejected);
@@ -42,39 +50,79 @@ impl State {
         }
     }
 
-    /// Switch to WebSocket: the protocol opens (SockJS: `o` first, §8.1), and bytes
-    /// that followed the handshake are WebSocket input.
-    pub(super) fn upgrade(&mut self, id: ConnId, service: ServiceId, carrier: Carrier, head: &[u8]) {
+    /// Switch to WebSocket: the protocol opens (SockJS: `o` first, §8.1; Hixie-76: once
+    /// key3 is in), and bytes that followed the handshake are WebSocket input.
+    pub(super) fn upgrade(
+        &mut self,
+        id: ConnId,
+        service: ServiceId,
+        carrier: Carrier,
+        hixie: Option<[u8; 8]>,
+        head: &[u8],
+    ) {
         let now = self.clock.now_ms;
         let svc = self.ctx.services.get(service);
         let Some(conn) = self.conns.get_mut(id) else { return };
         let fd = conn.raw_fd();
-        let transport = if carrier == Carrier::SockjsWs { Transport::SockjsWebSocket } else { Transport::WebSocket };
+        let transport = if carrier.is_sockjs_websocket() { Transport::SockjsWebSocket } else { Transport::WebSocket };
+        let reader = match hixie {
+            Some(_) => WsReader::Hixie76(hixie76::Reader::new()),
+            None => WsReader::Rfc6455(MessageReader::new()),
+        };
         let ws = WsConn {
             service,
             carrier,
-            reader: MessageReader::new(),
+            reader,
+            hixie_key3: hixie.map(hixie76::Key3::new),
             proto: ProtocolState::new(&svc.protocol, || ConnInfo::from_request(head, fd, transport)),
             subs: Vec::new(),
             released: false,
             ping_outstanding: false,
             heartbeat_due_ms: now + svc.timing.heartbeat_ms,
+            final_frames: None,
+            close_received: false,
         };
         let Phase::Http { buf: early } = std::mem::replace(&mut conn.phase, Phase::Ws(Box::new(ws))) else { return };
         self.counters.inc(Counter::WsUpgrades);
-        if carrier == Carrier::SockjsWs {
-            self.conns.push_control(id, &codec::frame(OpCode::Text, framing::OPEN));
+        if hixie.is_none() {
+            self.ws_open(id, carrier);
         }
-        self.call_protocol(Member::Conn(id), false, |proto, sp, cx| proto.on_open(sp, cx));
         if !early.is_empty() && self.conns.get(id).is_some_and(|c| c.is_open()) {
             let mut early = early;
             self.on_ws_data(id, &mut early);
         }
     }
 
+    /// The protocol opens: SockJS sends `o` first (§8.1).
+    fn ws_open(&mut self, id: ConnId, carrier: Carrier) {
+        if carrier.is_sockjs_websocket() {
+            self.conns.push_control(id, &carrier.text_frame(framing::OPEN));
+        }
+        self.call_protocol(Member::Conn(id), false, |proto, sp, cx| proto.on_open(sp, cx));
+    }
+
+    /// Hixie-76 before key3 is complete: take key3 from the front of `data`; once it is
+    /// in, answer and open. Returns the bytes left for frames.
+    fn take_key3<'d>(&mut self, id: ConnId, data: &'d mut [u8]) -> &'d mut [u8] {
+        let Some(ws) = self.conns.get_mut(id).and_then(|c| c.ws_mut()) else { return data };
+        let Some(key3) = &mut ws.hixie_key3 else { return data };
+        let (used, answer) = key3.feed(data);
+        if let Some(answer) = answer {
+            ws.hixie_key3 = None;
+            let carrier = ws.carrier;
+            self.conns.push_control(id, &answer);
+            self.ws_open(id, carrier);
+        }
+        &mut data[used..]
+    }
+
     /// Frames from an upgraded connection. Hot path for a rooms publisher: messages go
     /// straight to the protocol; its actions are applied after the whole read.
     pub(super) fn on_ws_data(&mut self, id: ConnId, data: &mut [u8]) {
+        let data = self.take_key3(id, data);
+        if data.is_empty() || !self.conns.get(id).is_some_and(|c| c.is_open()) {
+            return;
+        }
         let State { conns, ctx, actions, counters, id: shard, .. } = self;
         let Some(conn) = conns.get_mut(id) else { return };
         let Phase::Ws(ws) = &mut conn.phase else { return };
@@ -82,7 +130,7 @@ impl State {
         let limits = &ctx.config.limits;
         let svc = ctx.services.get(ws.service);
         ws.ping_outstanding = false;
-        let sockjs = ws.carrier == Carrier::SockjsWs;
+        let sockjs = ws.carrier.is_sockjs_websocket();
         let mut close: Option<CloseCause> = None;
         let proto = &mut ws.proto;
         let mut out = std::mem::take(actions);
@@ -147,20 +195,73 @@ impl State {
     }
 }
 
+impl State {
+    /// Input of a connection that is closing: dropped, except a WebSocket peer's close
+    /// frame, after which (our close frame written) the server ends the TCP connection.
+    pub(super) fn on_closing_data(&mut self, id: ConnId, data: &mut [u8]) {
+        let max_message_bytes = self.ctx.config.limits.max_message_bytes;
+        let Some(conn) = self.conns.get_mut(id).filter(|c| matches!(c.life, Life::Closing { .. })) else { return };
+        let Some(ws) = conn.ws_mut() else { return };
+        if ws.close_received {
+            return;
+        }
+        let mut got_close = false;
+        let result = ws.reader.feed(data, max_message_bytes, |msg| match msg {
+            WsMessage::Close { .. } => {
+                got_close = true;
+                Flow::Stop
+            }
+            _ => Flow::Continue,
+        });
+        if got_close || result.is_err() {
+            ws.close_received = true;
+            self.conns.mark_dirty(id);
+        }
+    }
+}
+
 /// Decode one SockJS WebSocket client message into application messages (§8.1).
 fn sockjs_messages(text: &[u8]) -> Result<Vec<String>, receive::PayloadError> {
     let text = std::str::from_utf8(text).map_err(|_| receive::PayloadError::BrokenJson)?;
     receive::decode_ws_message(text)
 }
 
-fn validate_handshake(req: &Request) -> Result<String, HandshakeError> {
-    handshake::validate(&HandshakeHeaders {
+/// How a WebSocket handshake is answered.
+enum Accept {
+    /// RFC 6455: the `Sec-WebSocket-Accept` value.
+    Rfc6455(String),
+    /// Hixie-76: the key numbers (the answer needs key3 too) and the 101 head.
+    Hixie76 { challenge: [u8; 8], response: Vec<u8> },
+}
+
+/// sockjs §8.3: both Hixie-76 keys and no `Sec-WebSocket-Version`.
+fn is_hixie76(req: &Request) -> bool {
+    req.ws_version.is_none() && req.ws_key1.is_some() && req.ws_key2.is_some()
+}
+
+fn validate_hixie76(req: &Request) -> Result<Accept, HandshakeError> {
+    handshake::check_upgrade(&handshake_headers(req))?;
+    let (key1, key2) = (req.ws_key1.as_deref().unwrap_or_default(), req.ws_key2.as_deref().unwrap_or_default());
+    let challenge = hixie76::challenge(key1, key2).map_err(|_| HandshakeError::InvalidKey)?;
+    let host = String::from_utf8_lossy(req.host.as_deref().unwrap_or_default());
+    let query = if req.query.is_empty() { String::new() } else { format!("?{}", req.query) };
+    let location = format!("ws://{host}{}{query}", req.path);
+    let origin = req.origin.as_deref().unwrap_or(b"null");
+    Ok(Accept::Hixie76 { challenge, response: hixie76::response_101(origin, &location) })
+}
+
+fn handshake_headers(req: &Request) -> HandshakeHeaders<'_> {
+    HandshakeHeaders {
         method: &req.method,
         upgrade: req.upgrade.as_deref(),
         connection: req.connection.as_deref(),
         version: req.ws_version.as_deref(),
         key: req.ws_key.as_deref(),
-    })
+    }
+}
+
+fn validate_handshake(req: &Request) -> Result<String, HandshakeError> {
+    handshake::validate(&handshake_headers(req))
 }
 
 /// The status and body the spec gives for a refused handshake, plus the headers RFC

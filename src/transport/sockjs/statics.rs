@@ -42,6 +42,8 @@ pub struct ServiceOptions {
     /// sockjs-node's `jsessionid`: `Set-Cookie: JSESSIONID` on session routes and preflights
     /// (§10), `"cookie_needed":true` in /info.
     pub cookie_needed: bool,
+    /// Hixie-76 WebSockets accepted on the session WebSocket transport (§8.3).
+    pub hixie76: bool,
     /// Client script URL in the iframe page; config must ensure it starts with `/` or `http`
     /// and holds no `"` (it is written verbatim into an HTML attribute).
     pub sockjs_url: String,
@@ -52,7 +54,7 @@ pub const DEFAULT_SOCKJS_URL: &str = "https://cdn.jsdelivr.net/npm/sockjs-client
 
 impl Default for ServiceOptions {
     fn default() -> Self {
-        ServiceOptions { websocket: true, cookie_needed: false, sockjs_url: DEFAULT_SOCKJS_URL.to_string() }
+        ServiceOptions { websocket: true, cookie_needed: false, hixie76: false, sockjs_url: DEFAULT_SOCKJS_URL.to_string() }
     }
 }
 

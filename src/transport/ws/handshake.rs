@@ -82,14 +82,7 @@ impl HandshakeError {
 /// `Connection` lists `upgrade` (comma-separated, case-insensitive); version 13; key
 /// present and the base64 of 16 bytes.
 pub fn validate(h: &HandshakeHeaders<'_>) -> Result<String, HandshakeError> {
-    if h.method != "GET" {
-        return Err(HandshakeError::MethodNotAllowed);
-    }
-    let upgrade = h.upgrade.is_some_and(|v| has_token(v, b"websocket"));
-    let connection = h.connection.is_some_and(|v| has_token(v, b"upgrade"));
-    if !upgrade || !connection {
-        return Err(HandshakeError::NotWebSocket);
-    }
+    check_upgrade(h)?;
     match h.version.map(trim) {
         Some(b"13") => {}
         other => return Err(unsupported_version(other)),
@@ -99,6 +92,20 @@ pub fn validate(h: &HandshakeHeaders<'_>) -> Result<String, HandshakeError> {
         return Err(HandshakeError::InvalidKey);
     }
     Ok(accept_key(key))
+}
+
+/// The checks every WebSocket handshake shares (Hixie-76 too): method GET, `Upgrade`
+/// lists `websocket` and `Connection` lists `upgrade`.
+pub fn check_upgrade(h: &HandshakeHeaders<'_>) -> Result<(), HandshakeError> {
+    if h.method != "GET" {
+        return Err(HandshakeError::MethodNotAllowed);
+    }
+    let upgrade = h.upgrade.is_some_and(|v| has_token(v, b"websocket"));
+    let connection = h.connection.is_some_and(|v| has_token(v, b"upgrade"));
+    if !upgrade || !connection {
+        return Err(HandshakeError::NotWebSocket);
+    }
+    Ok(())
 }
 
 #[cold]

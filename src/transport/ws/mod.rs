@@ -3,7 +3,8 @@
 //! Owns: the opening handshake rules (`handshake`), frame headers and server frame
 //! encoding (`codec`), payload masking (`mask`), message assembly with fragmentation,
 //! UTF-8 and close-payload validation (`reader`), and the protocol errors with their close
-//! codes (`error`).
+//! codes (`error`); plus the pre-RFC Hixie-76 handshake and framing (`hixie76`), which
+//! SockJS services may enable.
 //!
 //! Does not own: sockets, timers, HTTP request parsing, send queues, or what a message
 //! means to the application. Nothing here performs I/O or logs; callers feed bytes in and
@@ -12,6 +13,7 @@
 pub mod codec;
 pub mod error;
 pub mod handshake;
+pub mod hixie76;
 pub mod mask;
 pub mod reader;
 
