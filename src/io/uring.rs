@@ -50,6 +50,8 @@ const CQ_ENTRIES_PER_SQ_ENTRY: u32 = 4;
 const CONN_CHUNK_SLOTS: usize = 256;
 /// Pause before re-arming accept after it failed (e.g. `EMFILE`), in milliseconds.
 const ACCEPT_RETRY_DELAY_MS: u64 = 10;
+/// Accept failures are logged at most this often.
+const ACCEPT_WARN_INTERVAL: Duration = Duration::from_secs(10);
 /// How long dropping the backend waits for the kernel to cancel its requests, in seconds.
 const DROP_CANCEL_TIMEOUT_SECS: u64 = 1;
 /// Marks a free connection slot (never a valid token: tokens are below `TOKEN_LIMIT`).
@@ -82,6 +84,9 @@ pub struct UringIo {
     wake_buf: Box<UnsafeCell<u64>>,
     /// Accept failed and is re-armed by `wait` once this moment has passed.
     accept_retry_at: Option<Instant>,
+    /// Accept failures are logged at most once per `ACCEPT_WARN_INTERVAL`.
+    accept_warned_at: Option<Instant>,
+    accept_failures: u64,
     /// Times a recv ended because the buffer ring ran dry (read by tests).
     #[cfg(test)]
     nobufs: u64,
@@ -134,6 +139,8 @@ impl UringIo {
             wake_fd,
             wake_buf: Box::new(UnsafeCell::new(0)),
             accept_retry_at: None,
+            accept_warned_at: None,
+            accept_failures: 0,
             #[cfg(test)]
             nobufs: 0,
         };
@@ -298,6 +305,7 @@ impl UringIo {
     fn on_accept(&mut self, res: i32, flags: u32) -> Option<Ready> {
         if !cqueue::more(flags) {
             if res < 0 {
+                self.warn_accept_failed(res);
                 self.delay_accept();
             } else {
                 self.arm_accept();
@@ -344,6 +352,19 @@ impl UringIo {
         let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         let entry = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd())).flags(flags).build();
         self.queue(entry.user_data(user_data(OP_ACCEPT, 0)));
+    }
+
+    /// Say that accepting failed (out of fds, memory, ...), at most once per interval.
+    #[cold]
+    fn warn_accept_failed(&mut self, res: i32) {
+        self.accept_failures += 1;
+        let now = Instant::now();
+        if self.accept_warned_at.is_none_or(|at| now.duration_since(at) >= ACCEPT_WARN_INTERVAL) {
+            let error = io::Error::from_raw_os_error(-res);
+            tracing::warn!(failures = self.accept_failures, %error, "accept failed; retrying every 10 ms");
+            self.accept_warned_at = Some(now);
+            self.accept_failures = 0;
+        }
     }
 
     /// Accept failed (out of fds, memory, ...): retry after a pause instead of spinning.
