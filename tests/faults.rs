@@ -1,7 +1,7 @@
 //! Fault tests, on both backends: clients reach the server through the fault-injecting
 //! proxy of `common::proxy` (this kernel has no `netem`), which kills a client in the
 //! middle of a WebSocket frame, adds 50 ms of delay and throttles subscribers below the
-//! publish rate, and resets SockJS receivers in the middle of a polling or streaming
+//! publish rate, stalls one subscriber's path, and resets SockJS receivers in the middle of a polling or streaming
 //! response. In every case the clients that stay receive every message exactly once and
 //! in order, the server frees what the faulty client held, a consumer that falls more than
 //! `send_budget_bytes` behind is closed with 1008 and counted (`ClosedBackpressure`),
@@ -180,6 +180,54 @@ fn delayed_and_throttled_subscribers(b: BackendChoice) {
     drain.join().unwrap();
 }
 both_backends!(delayed_and_throttled_subscribers);
+
+/// A network path that stops forwarding to one subscriber (the proxy stalls): the server
+/// keeps delivering to a direct subscriber, closes the stalled one once it is more than the
+/// send budget behind (1008, counted), and after the path resumes that subscriber reads a
+/// gapless prefix of the messages, then the end of its connection.
+fn stalled_path_is_closed_by_the_send_budget(b: BackendChoice) {
+    const MESSAGES: usize = 2000;
+    let extra = "[limits]\nsend_budget_bytes = 65536\n[io]\nsocket_send_buffer_bytes = 32768\n";
+    let server = common::start_with(b, 1, extra);
+    let addr = server.local_addr();
+    let proxy = Proxy::start(addr, Plan::default());
+    let mut stalled = WsClient::connect(proxy.addr(), "/rooms/websocket");
+    stalled.send_text("sub,feed");
+    let mut direct = WsClient::connect(addr, "/rooms/websocket");
+    direct.send_text("sub,feed");
+    let mut publisher = WsClient::connect(addr, "/rooms/websocket");
+    publisher.send_text("sub,feed");
+    wait_metric(&server, Counter::Subscriptions, 3);
+    let ctl = proxy.conn(0);
+    ctl.stall(Dir::Down);
+    let (stalled_reader, direct_reader) =
+        (read_room(stalled, "feed", MESSAGES), read_room(direct, "feed", MESSAGES));
+    let drain = common::drain_thread(&publisher.stream);
+    let body = "s".repeat(1000);
+    for i in 0..MESSAGES {
+        publisher.send_text(&format!("msg,feed,{i:04}{body}"));
+        if i % 16 == 15 {
+            std::thread::sleep(Duration::from_millis(16)); // about 1 MB/s
+        }
+    }
+    wait_metric(&server, Counter::ClosedBackpressure, 1);
+    ctl.resume(Dir::Down);
+    let got = stalled_reader.join().unwrap();
+    assert_prefix("the stalled subscriber", &got.seqs);
+    assert!(got.seqs.len() < MESSAGES, "the stalled subscriber got everything");
+    assert!(matches!(got.close, None | Some(1008)), "close {:?}", got.close);
+    let got = direct_reader.join().unwrap();
+    assert_prefix("the direct subscriber", &got.seqs);
+    assert_eq!(got.seqs.len(), MESSAGES);
+    assert_eq!(server.metric(Counter::ClosedBackpressure), 1, "only the stalled subscriber was closed");
+    // The stalled subscriber was freed, and the direct one closed by its reader: the
+    // publisher is left.
+    wait_metric(&server, Counter::ConnectionsOpen, 1);
+    drop(publisher);
+    server.stop().unwrap();
+    drain.join().unwrap();
+}
+both_backends!(stalled_path_is_closed_by_the_send_budget);
 
 // ---- SockJS receivers reset mid-response ----------------------------------------------------
 
