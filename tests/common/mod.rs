@@ -1,7 +1,10 @@
 //! Shared helpers for the black-box tests: start a server on port 0 with a chosen
 //! backend, a raw WebSocket client that can also send malformed bytes, and the
-//! `both_backends!` macro that runs each test on io_uring and on epoll.
+//! `both_backends!` macro that runs each test on io_uring and on epoll; `proxy` is a
+//! fault-injecting TCP proxy (delay, throttle, stall, half-close, reset, drop).
 #![allow(dead_code)]
+
+pub mod proxy;
 
 use ringcast::config::Config;
 use ringcast::BackendChoice;

@@ -14,6 +14,8 @@ pub enum Mode {
     Load,
     /// Connect, subscribe, stay idle: the server's resident memory per connection.
     Idle,
+    /// Long run with churn, per-topic sequence checks and SockJS sessions (`perf/soak.sh`).
+    Soak,
 }
 
 /// Closed-loop WebSocket pub/sub load generator: N subscribers and one publisher that keeps
@@ -75,6 +77,18 @@ pub struct Args {
     /// --mode idle: wait this long after the barrier before reading the server's RSS
     #[arg(long, default_value_t = 1000)]
     pub settle_ms: u64,
+    /// --mode soak: rooms the subscribers are spread over (one publisher each)
+    #[arg(long, default_value_t = 100)]
+    pub topics: usize,
+    /// --mode soak: publishes per second, over all topics
+    #[arg(long, default_value_t = 200.0)]
+    pub publish_per_sec: f64,
+    /// --mode soak: subscribers dropped and replaced per second
+    #[arg(long, default_value_t = 50.0)]
+    pub churn_per_sec: f64,
+    /// --mode soak: share of subscribers that are SockJS sessions (websocket transport)
+    #[arg(long, default_value_t = 20)]
+    pub sockjs_percent: u32,
     /// Free text copied into the JSON line (e.g. server and scenario names)
     #[arg(long, default_value = "")]
     pub label: String,
@@ -83,12 +97,19 @@ pub struct Args {
 impl Args {
     /// All connections: the subscribers and the publisher.
     pub fn connections(&self) -> usize {
-        self.subscribers + 1
+        match self.mode {
+            Mode::Soak => self.subscribers + self.topics,
+            _ => self.subscribers + 1,
+        }
     }
 
     /// Checks that need no I/O.
     pub fn validate(&self) -> Result<(), String> {
-        let checks: [(bool, String); 8] = [
+        let checks: [(bool, String); 9] = [
+            (
+                self.mode != Mode::Soak || (self.topics >= 1 && self.sockjs_percent <= 100),
+                "--topics must be at least 1 and --sockjs-percent at most 100".into(),
+            ),
             (self.subscribers >= 1, "--subscribers must be at least 1".into()),
             (self.window >= 1, "--window must be at least 1".into()),
             (

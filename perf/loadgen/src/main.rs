@@ -11,6 +11,7 @@ mod http;
 mod payload;
 mod report;
 mod rng;
+mod soak;
 mod socket;
 mod sys;
 mod track;
@@ -35,6 +36,15 @@ fn main() -> ExitCode {
     if let Err(e) = preflight(&args) {
         eprintln!("ringcast-loadgen: {e}");
         return ExitCode::from(2);
+    }
+    if args.mode == Mode::Soak {
+        return match url::parse(&args.url) {
+            Ok(url) => soak::main(&args, url),
+            Err(e) => {
+                eprintln!("ringcast-loadgen: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     let report = run(&args).unwrap_or_else(|e| {
         let mut failed = Report::new(&args);
@@ -82,6 +92,7 @@ fn run(args: &Args) -> Result<Report, String> {
     match args.mode {
         Mode::Load => run_load(args, url, &mut report)?,
         Mode::Idle => run_idle(args, url, &mut report)?,
+        Mode::Soak => unreachable!("soak runs from main"),
     }
     Ok(report)
 }

@@ -173,7 +173,7 @@ impl Report {
     pub fn summary(&self) -> String {
         let shape = match self.mode {
             Mode::Load => format!(" W={} {}B", self.window, self.payload_bytes),
-            Mode::Idle => String::new(),
+            Mode::Idle | Mode::Soak => String::new(),
         };
         let head = format!(
             "{}{:?} {} N={}{shape}:",
@@ -186,6 +186,7 @@ impl Report {
             _ if self.connect_secs.is_none() => String::new(),
             Mode::Load => self.load_summary(),
             Mode::Idle => self.idle_summary(),
+            Mode::Soak => String::new(), // the soak prints its own line
         };
         let status = match (&self.error, self.ok) {
             (Some(e), _) => format!(" | FAILED: {e}"),
