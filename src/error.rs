@@ -82,6 +82,12 @@ pub enum HttpError {
     /// RFC 9112 §6.1: a Transfer-Encoding other than exactly `chunked`, or one in HTTP/1.0.
     #[error("unsupported Transfer-Encoding (only chunked is accepted)")]
     BadTransferEncoding,
+    /// Chunk extensions over `http::chunked::MAX_CHUNK_EXT_BYTES` in one body.
+    #[error("chunk extensions over the size limit")]
+    ChunkExtensionsTooLarge,
+    /// A trailer section over `http::chunked::MAX_TRAILER_BYTES`.
+    #[error("trailer section over the size limit")]
+    TrailersTooLarge,
 }
 
 impl HttpError {
@@ -92,7 +98,9 @@ impl HttpError {
             | HttpError::BadContentLength
             | HttpError::ConflictingContentLength
             | HttpError::LengthWithTransferEncoding
-            | HttpError::BadTransferEncoding => 400,
+            | HttpError::BadTransferEncoding
+            | HttpError::ChunkExtensionsTooLarge
+            | HttpError::TrailersTooLarge => 400,
             HttpError::HeadTooLarge => 431,
             HttpError::BodyTooLarge => 413,
         }

@@ -183,7 +183,7 @@ impl State {
         if conn.is_holding() {
             // A held HTTP response, or a connection on its way to another shard: keep
             // the bytes for when it parses requests again.
-            if let conns::Phase::Http { buf } = &mut conn.phase {
+            if let conns::Phase::Http { buf, .. } = &mut conn.phase {
                 buf.extend_from_slice(data);
             }
             return;

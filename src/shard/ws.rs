@@ -60,7 +60,7 @@ impl State {
             ping_outstanding: false,
             heartbeat_due_ms: now + svc.timing.heartbeat_ms,
         };
-        let Phase::Http { buf: early } = std::mem::replace(&mut conn.phase, Phase::Ws(Box::new(ws))) else { return };
+        let Phase::Http { buf: early, .. } = std::mem::replace(&mut conn.phase, Phase::Ws(Box::new(ws))) else { return };
         self.counters.inc(Counter::WsUpgrades);
         if carrier == Carrier::SockjsWs {
             self.conns.push_control(id, &codec::frame(OpCode::Text, framing::OPEN));
