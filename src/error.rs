@@ -65,12 +65,16 @@ pub enum StartError {
 /// A malformed or unacceptable HTTP request (the peer's fault). Maps to a status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
-    #[error("malformed request head")]
+    /// Not HTTP/1.x framing (head or chunked body).
+    #[error("malformed request (head or chunked framing)")]
     Malformed,
+    /// A head over `limits.max_request_head_bytes` (431).
     #[error("request head over the size limit")]
     HeadTooLarge,
+    /// A body over `limits.max_request_body_bytes` (413).
     #[error("request body over the size limit")]
     BodyTooLarge,
+    /// A Content-Length that is not a decimal number.
     #[error("invalid Content-Length")]
     BadContentLength,
     /// RFC 9112 §6.3: two Content-Length values that differ (request smuggling).
