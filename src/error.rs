@@ -68,12 +68,16 @@ pub enum StartError {
 /// A malformed or unacceptable HTTP request (the peer's fault). Maps to a status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
-    #[error("malformed request head")]
+    /// Not HTTP/1.x framing (head or chunked body).
+    #[error("malformed request (head or chunked framing)")]
     Malformed,
+    /// A head over `limits.max_request_head_bytes` (431).
     #[error("request head over the size limit")]
     HeadTooLarge,
+    /// A body over `limits.max_request_body_bytes` (413).
     #[error("request body over the size limit")]
     BodyTooLarge,
+    /// A Content-Length that is not a decimal number.
     #[error("invalid Content-Length")]
     BadContentLength,
     /// RFC 9112 §6.3: two Content-Length values that differ (request smuggling).
@@ -85,6 +89,12 @@ pub enum HttpError {
     /// RFC 9112 §6.1: a Transfer-Encoding other than exactly `chunked`, or one in HTTP/1.0.
     #[error("unsupported Transfer-Encoding (only chunked is accepted)")]
     BadTransferEncoding,
+    /// Chunk extensions over `http::chunked::MAX_CHUNK_EXT_BYTES` in one body.
+    #[error("chunk extensions over the size limit")]
+    ChunkExtensionsTooLarge,
+    /// A trailer section over `http::chunked::MAX_TRAILER_BYTES`.
+    #[error("trailer section over the size limit")]
+    TrailersTooLarge,
 }
 
 impl HttpError {
@@ -95,7 +105,9 @@ impl HttpError {
             | HttpError::BadContentLength
             | HttpError::ConflictingContentLength
             | HttpError::LengthWithTransferEncoding
-            | HttpError::BadTransferEncoding => 400,
+            | HttpError::BadTransferEncoding
+            | HttpError::ChunkExtensionsTooLarge
+            | HttpError::TrailersTooLarge => 400,
             HttpError::HeadTooLarge => 431,
             HttpError::BodyTooLarge => 413,
         }

@@ -105,6 +105,10 @@ pub use api::{
     ServiceBuilder, Transport,
 };
 pub use config::Config;
+/// Why a request is refused (the fuzz targets compare the HTTP decoders' errors).
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub use error::HttpError;
 pub use error::{ConfigError, StartError};
 pub use io::probe::{BackendChoice, Selection};
 pub use io::BackendKind;

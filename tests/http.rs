@@ -4,7 +4,11 @@
 
 mod common;
 
-use ringcast::BackendChoice;
+use common::WsClient;
+use ringcast::{BackendChoice, Counter};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 /// Sends `request` followed by a `GET /healthz`: the server must answer the first with
 /// `status` and close, never answering the second.
@@ -122,3 +126,88 @@ fn pipelined_requests_without_reading_are_bounded(b: BackendChoice) {
     assert!(rss_kib() < before + 64 * 1024, "RSS grew from {before} KiB to {} KiB", rss_kib());
 }
 both_backends!(pipelined_requests_without_reading_are_bounded);
+const CHUNKED_HEAD: &str = "POST /publish/t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// Chunks with 1000-byte extensions: refused with 400 once their total passes the cap
+/// (a few KiB), instead of being parsed again on every read; counted as an HTTP error.
+fn long_chunk_extensions_are_400_and_close(b: BackendChoice) {
+    let server = common::start(b, 1);
+    let chunk = format!("1;x={}\r\na\r\n", "e".repeat(1000));
+    let req = format!("{CHUNKED_HEAD}{}0\r\n\r\n", chunk.repeat(8));
+    let errors_before = server.metric(Counter::HttpErrors);
+    let smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let resp = common::http_raw(server.local_addr(), format!("{req}{smuggled}").as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("chunk extensions"), "{resp}");
+    assert!(resp.contains("Connection: close\r\n"), "{resp}");
+    assert_eq!(resp.matches("HTTP/1.1").count(), 1, "{resp}");
+    assert_eq!(server.metric(Counter::HttpErrors), errors_before + 1);
+    // Short extensions below the cap are accepted.
+    let ok = format!("{CHUNKED_HEAD}2;a=b\r\nhi\r\n0\r\n\r\n")
+        .replace("\r\n\r\n2", "\r\nConnection: close\r\n\r\n2");
+    assert!(common::http_raw(server.local_addr(), ok.as_bytes()).starts_with("HTTP/1.1 204"));
+}
+both_backends!(long_chunk_extensions_are_400_and_close);
+
+/// A client that sends trailer lines without end gets 400 once the trailer cap is
+/// passed, and the connection closes, while it is still sending.
+fn endless_trailer_lines_are_cut_off_with_400(b: BackendChoice) {
+    let server = common::start(b, 1);
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("{CHUNKED_HEAD}1\r\na\r\n0\r\n").as_bytes()).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let lines = "X-Trailer: endless\r\n".repeat(50); // 1000 bytes a write
+        for _ in 0..1000 {
+            if writer.write_all(lines.as_bytes()).is_err() {
+                break; // the server closed
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = writer.shutdown(std::net::Shutdown::Write);
+    });
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("trailer section"), "{resp}");
+    assert!(resp.contains("Connection: close\r\n"), "{resp}");
+    sender.join().unwrap();
+    assert!(common::http_get(server.local_addr(), "/healthz").starts_with("HTTP/1.1 200"));
+}
+both_backends!(endless_trailer_lines_are_cut_off_with_400);
+
+/// A 1 MiB chunked body in chunks of 1 to 100 bytes, written in a few hundred small
+/// writes, is decoded exactly: a member receives the whole message.
+fn large_chunked_body_in_many_small_reads_is_accepted(b: BackendChoice) {
+    let limits = "[limits]\nmax_request_body_bytes = 2097152\nmax_message_bytes = 2097152\nsend_budget_bytes = 67108864\n";
+    let server = common::start_with(b, 1, limits);
+    let addr = server.local_addr();
+    let mut member = WsClient::connect(addr, "/rooms/websocket");
+    member.send_text("sub,t");
+    assert!(common::eventually(Duration::from_secs(10), || server.metric(Counter::Subscriptions) == 1));
+    let body: String = (0..1 << 20).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let mut framed = CHUNKED_HEAD.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n").into_bytes();
+    let (mut at, mut size) = (0, 1);
+    while at < body.len() {
+        let n = size.min(body.len() - at);
+        framed.extend_from_slice(format!("{n:x}\r\n{}\r\n", &body[at..at + n]).as_bytes());
+        at += n;
+        size = size % 100 + 1;
+    }
+    framed.extend_from_slice(b"0\r\n\r\n");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let writes = framed.chunks(framed.len() / 300 + 1);
+    assert!(writes.len() >= 250, "{} writes", writes.len());
+    for piece in writes {
+        s.write_all(piece).unwrap();
+    }
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    assert!(resp.starts_with(b"HTTP/1.1 204"), "{}", String::from_utf8_lossy(&resp));
+    assert_eq!(member.recv_text(), format!("msg,t,{body}"));
+}
+both_backends!(large_chunked_body_in_many_small_reads_is_accepted);

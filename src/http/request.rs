@@ -2,9 +2,11 @@
 //!
 //! Owns: turning the bytes of one request head into a small owned [`Request`] that
 //! keeps only what ringcast uses. Incomplete input is `Ok(None)`; nothing is allocated
-//! until the head is complete. Does not own: bodies (the caller reads `content_length`
-//! bytes after the head) or routing.
+//! until the head is complete. Also owns finding where a request ends ([`next_request`]):
+//! after `content_length` body bytes, or at the end of a chunked body (decoded by
+//! `http::chunked`), remembering the work done between reads. Does not own: routing.
 
+use super::chunked::ChunkedDecoder;
 use crate::error::HttpError;
 
 /// Headers inspected per request; more is a malformed (hostile) request.
@@ -38,7 +40,7 @@ pub struct Request {
     /// `Access-Control-Request-Headers` (CORS preflight).
     pub access_control_request_headers: Option<Vec<u8>>,
     pub content_length: usize,
-    /// `Transfer-Encoding: chunked` body (decode with [`decode_chunked`]).
+    /// `Transfer-Encoding: chunked` body (decoded by [`next_request`]).
     pub chunked: bool,
     /// HTTP/1.0 request (streaming responses must then be close-delimited).
     pub http10: bool,
@@ -179,63 +181,76 @@ fn parse_content_length(value: &[u8]) -> Result<usize, HttpError> {
     s.parse().map_err(|_| HttpError::BadContentLength)
 }
 
-/// Decode a chunked body at the start of `buf` (RFC 9112 §7.1): the body and the bytes
-/// used, `Ok(None)` while incomplete. Chunk extensions and trailers are skipped.
-pub fn decode_chunked(buf: &[u8], max_body_bytes: usize) -> Result<Option<(Vec<u8>, usize)>, HttpError> {
-    let mut body = Vec::new();
-    let mut at = 0;
-    loop {
-        let Some(line_end) = find_crlf(&buf[at..]) else { return incomplete(buf.len() - at) };
-        let size = parse_chunk_size(&buf[at..at + line_end])?;
-        at += line_end + 2;
-        if size == 0 {
-            return skip_trailers(buf, at).map(|done| done.map(|used| (body, used)));
+/// A request whose head is parsed and whose body is still arriving: kept with the
+/// connection between reads so that neither the head nor the body is parsed twice.
+#[derive(Debug)]
+pub struct Pending {
+    req: Request,
+    head_len: usize,
+    /// Bytes of the connection's buffer already used (head, then body bytes decoded).
+    used: usize,
+    chunked: Option<ChunkedDecoder>,
+}
+
+/// One complete request at the start of the connection's buffer.
+#[derive(Debug)]
+pub struct Complete {
+    pub req: Request,
+    pub head_len: usize,
+    /// Bytes of the buffer the request takes (head and body, chunk framing included).
+    pub total_len: usize,
+    /// The decoded body of a chunked request (`None`: the body is the raw bytes after
+    /// the head).
+    pub chunked_body: Option<Vec<u8>>,
+}
+
+/// Request-size limits applied while reading one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_head_bytes: usize,
+    pub max_body_bytes: usize,
+}
+
+/// The next complete request at the start of `buf`, `Ok(None)` while more bytes are
+/// needed. `pending` carries the work done on earlier calls for the same request: call
+/// again with the same `pending` and `buf` grown by the bytes read since. Body bytes are
+/// looked at once, whatever the read sizes; only an incomplete head is parsed again.
+pub fn next_request(
+    buf: &[u8],
+    pending: &mut Option<Box<Pending>>,
+    limits: Limits,
+) -> Result<Option<Complete>, HttpError> {
+    let mut p = match pending.take() {
+        Some(p) => p,
+        None => {
+            let Some((req, head_len)) = parse(buf, limits.max_head_bytes, limits.max_body_bytes)? else {
+                return Ok(None);
+            };
+            let chunked = req.chunked.then(|| ChunkedDecoder::new(limits.max_body_bytes));
+            Box::new(Pending { req, head_len, used: head_len, chunked })
         }
-        if body.len() + size > max_body_bytes {
-            return Err(HttpError::BodyTooLarge);
-        }
-        if buf.len() < at + size + 2 {
-            return Ok(None);
-        }
-        if &buf[at + size..at + size + 2] != b"\r\n" {
-            return Err(HttpError::Malformed);
-        }
-        body.extend_from_slice(&buf[at..at + size]);
-        at += size + 2;
+    };
+    if !p.advance(buf)? {
+        *pending = Some(p); // boxed: a connection between requests holds only a `None`
+        return Ok(None);
     }
+    let Pending { req, head_len, used, chunked } = *p;
+    Ok(Some(Complete { req, head_len, total_len: used, chunked_body: chunked.map(ChunkedDecoder::into_body) }))
 }
 
-/// A chunk-size line longer than this is hostile.
-const MAX_CHUNK_LINE_BYTES: usize = 1024;
-
-fn incomplete<T>(pending_line_bytes: usize) -> Result<Option<T>, HttpError> {
-    if pending_line_bytes > MAX_CHUNK_LINE_BYTES {
-        Err(HttpError::Malformed)
-    } else {
-        Ok(None)
-    }
-}
-
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
-}
-
-fn parse_chunk_size(line: &[u8]) -> Result<usize, HttpError> {
-    let hex = line.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
-    if hex.is_empty() || hex.len() > 8 || !hex.iter().all(u8::is_ascii_hexdigit) {
-        return Err(HttpError::Malformed);
-    }
-    let text = std::str::from_utf8(hex).map_err(|_| HttpError::Malformed)?;
-    usize::from_str_radix(text, 16).map_err(|_| HttpError::Malformed)
-}
-
-/// After the last chunk: trailer lines until an empty line. Returns total bytes used.
-fn skip_trailers(buf: &[u8], mut at: usize) -> Result<Option<usize>, HttpError> {
-    loop {
-        let Some(line_end) = find_crlf(&buf[at..]) else { return incomplete(buf.len() - at) };
-        at += line_end + 2;
-        if line_end == 0 {
-            return Ok(Some(at));
+impl Pending {
+    /// Use the body bytes of `buf` not used yet; whether the body is complete.
+    fn advance(&mut self, buf: &[u8]) -> Result<bool, HttpError> {
+        match self.chunked.as_mut() {
+            Some(decoder) => {
+                self.used += decoder.feed(&buf[self.used..])?;
+                Ok(decoder.is_done())
+            }
+            None => {
+                let total = self.head_len + self.req.content_length;
+                self.used = buf.len().min(total);
+                Ok(self.used == total)
+            }
         }
     }
 }
@@ -325,19 +340,42 @@ Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Ke
         assert_eq!(parse(folded, 8192, 1000), Err(HttpError::Malformed), "obs-fold");
     }
 
-    #[test]
-    fn chunked_bodies_decode_incrementally() {
-        let (req, n) =
-            parse(b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 8192, 100).unwrap().unwrap();
-        assert!(req.chunked && n > 0);
-        let body = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT";
-        for cut in 0..body.len() - 4 {
-            assert_eq!(decode_chunked(&body[..cut], 100), Ok(None), "cut at {cut}");
+    const LIMITS: Limits = Limits { max_head_bytes: 8192, max_body_bytes: 1 << 20 };
+
+    /// Feed `raw` to [`next_request`] in `step`-byte reads; the requests completed.
+    fn feed_in_steps(raw: &[u8], step: usize) -> Vec<Complete> {
+        let (mut buf, mut pending, mut done) = (Vec::new(), None, Vec::new());
+        for piece in raw.chunks(step) {
+            buf.extend_from_slice(piece);
+            while let Some(c) = next_request(&buf, &mut pending, LIMITS).unwrap() {
+                buf.drain(..c.total_len);
+                done.push(c);
+            }
         }
-        assert_eq!(decode_chunked(body, 100), Ok(Some((b"Wikipedia".to_vec(), body.len() - 4))));
-        assert_eq!(decode_chunked(b"0\r\n\r\n", 100), Ok(Some((vec![], 5))));
-        assert_eq!(decode_chunked(b"zz\r\n", 100), Err(HttpError::Malformed));
-        assert_eq!(decode_chunked(b"4\r\nWikiXX", 100), Err(HttpError::Malformed));
-        assert_eq!(decode_chunked(b"ff\r\n", 10), Err(HttpError::BodyTooLarge));
+        assert!(buf.is_empty() && pending.is_none());
+        done
+    }
+
+    #[test]
+    fn requests_complete_in_any_split() {
+        let raw = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\n\
+POST /y HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /z HTTP/1.1\r\n\r\n";
+        for step in 1..raw.len() {
+            let done = feed_in_steps(raw, step);
+            let paths: Vec<_> = done.iter().map(|c| c.req.path.as_str()).collect();
+            assert_eq!(paths, ["/x", "/y", "/z"], "step {step}");
+            assert_eq!(done[0].chunked_body.as_deref(), Some(&b"Wikipedia"[..]));
+            assert_eq!(done[1].chunked_body, None);
+            assert_eq!(done[1].total_len - done[1].head_len, 3);
+        }
+    }
+
+    #[test]
+    fn chunked_errors_surface() {
+        let head = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let bad = [head.as_slice(), b"zz\r\n"].concat();
+        assert_eq!(next_request(&bad, &mut None, LIMITS).unwrap_err(), HttpError::Malformed);
+        let big = [head.as_slice(), b"200000\r\n"].concat();
+        assert_eq!(next_request(&big, &mut None, LIMITS).unwrap_err(), HttpError::BodyTooLarge);
     }
 }

@@ -7,6 +7,7 @@
 //! connections waiting to be freed, resumed or moved. Does not own: what input means
 //! (the front ends), protocol state beyond holding it, or close policy (the shard).
 
+use crate::http::request::Pending;
 use crate::idtable::IdTable;
 use crate::ids::{ConnId, ServiceId, SessionId, ShardId, CONN_GENERATION_MASK};
 use crate::io::{self, Backend};
@@ -50,8 +51,9 @@ pub(crate) enum Hold {
 /// Where a connection is in its protocol.
 #[derive(Debug)]
 pub(crate) enum Phase {
-    /// Reading HTTP requests. Holds bytes of an incomplete request.
-    Http { buf: Vec<u8> },
+    /// Reading HTTP requests. Holds the raw bytes of an incomplete request, and what is
+    /// known of it so far once its head is parsed (its body is then still arriving).
+    Http { buf: Vec<u8>, pending: Option<Box<Pending>> },
     /// An upgraded WebSocket.
     Ws(Box<WsConn>),
 }
@@ -132,9 +134,9 @@ pub(crate) struct Conn {
 }
 
 /// Per-connection memory is a budget (DESIGN §5.8); the WebSocket state is boxed so
-/// an HTTP-only connection does not pay for it, and so is the TLS state (one pointer
-/// without TLS).
-const _: () = assert!(std::mem::size_of::<Conn>() <= 232);
+/// an HTTP-only connection does not pay for it, and so are the TLS state and a
+/// partly received request (one pointer each when absent).
+const _: () = assert!(std::mem::size_of::<Conn>() <= 240);
 
 impl Conn {
     pub(crate) fn raw_fd(&self) -> RawFd {
@@ -205,7 +207,7 @@ impl Conns {
     pub(crate) fn insert(&mut self, fd: OwnedFd, now_ms: u64) -> ConnId {
         ConnId(self.table.insert_with(|_| Conn {
             fd,
-            phase: Phase::Http { buf: Vec::new() },
+            phase: Phase::Http { buf: Vec::new(), pending: None },
             queue: SendQueue::new(),
             life: Life::Open,
             dirty: false,

@@ -8,7 +8,7 @@
 use super::conns::{Life, Phase};
 use super::State;
 use crate::error::HttpError;
-use crate::http::request::{self, Request};
+use crate::http::request::{self, Complete, Request};
 use crate::http::response;
 use crate::http::route::{route, Route};
 use crate::ids::{ConnId, ServiceId, ShardId};
@@ -41,37 +41,27 @@ impl State {
     /// Append input to the connection's request buffer and answer complete requests.
     pub(super) fn on_http_data(&mut self, id: ConnId, data: &[u8]) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        let Phase::Http { buf } = &mut conn.phase else { return };
+        let Phase::Http { buf, .. } = &mut conn.phase else { return };
         buf.extend_from_slice(data);
+        let limits = request::Limits {
+            max_head_bytes: self.ctx.config.limits.max_request_head_bytes,
+            max_body_bytes: self.ctx.config.limits.max_request_body_bytes,
+        };
         loop {
             let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open() && !c.is_holding()) else { return };
-            let limits = &self.ctx.config.limits;
-            if conn.queue.queued_bytes() > limits.send_budget_bytes {
+            if conn.queue.queued_bytes() > self.ctx.config.limits.send_budget_bytes {
                 // Pipelined requests whose responses are not read: stop answering until
                 // the client reads; its further input is bounded by `on_data`.
                 conn.input_paused = true;
                 self.conns.paused.push(id);
                 return;
             }
-            let Phase::Http { buf } = &mut conn.phase else { return };
-            let (req, head_len) =
-                match request::parse(buf, limits.max_request_head_bytes, limits.max_request_body_bytes) {
-                    Ok(Some(parsed)) => parsed,
-                    Ok(None) => return,
-                    Err(e) => return self.reject_request(id, e),
-                };
-            let (total, chunked_body) = if req.chunked {
-                match request::decode_chunked(&buf[head_len..], limits.max_request_body_bytes) {
-                    Ok(Some((body, used))) => (head_len + used, Some(body)),
-                    Ok(None) => return, // body still arriving
-                    Err(e) => return self.reject_request(id, e),
-                }
-            } else {
-                (head_len + req.content_length, None)
+            let Phase::Http { buf, pending } = &mut conn.phase else { return };
+            let Complete { req, head_len, total_len: total, chunked_body } = match request::next_request(buf, pending, limits) {
+                Ok(Some(complete)) => complete,
+                Ok(None) => return, // head or body still arriving
+                Err(e) => return self.reject_request(id, e),
             };
-            if buf.len() < total {
-                return; // body still arriving
-            }
             let rest = buf.split_off(total);
             let request = std::mem::replace(buf, rest);
             conn.opened_ms = self.clock.now_ms; // the next request's handshake timer starts now
@@ -163,7 +153,7 @@ impl State {
     /// Park the request's bytes (and anything after them) for the owner shard.
     fn start_migration(&mut self, id: ConnId, owner: ShardId, mut request: Vec<u8>) {
         let Some(conn) = self.conns.get_mut(id) else { return };
-        if let Phase::Http { buf } = &mut conn.phase {
+        if let Phase::Http { buf, .. } = &mut conn.phase {
             request.extend_from_slice(buf);
             *buf = request;
         }

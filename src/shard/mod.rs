@@ -245,7 +245,7 @@ impl State {
             // A held HTTP response, a connection on its way to another shard, or one whose
             // responses are not being read: keep the bytes for when it parses requests
             // again, up to one complete request.
-            if let conns::Phase::Http { buf } = &mut conn.phase {
+            if let conns::Phase::Http { buf, .. } = &mut conn.phase {
                 if buf.len() + data.len() > self.ctx.config.limits.max_request_bytes() {
                     return self.close_input_overflow(id);
                 }

@@ -185,7 +185,7 @@ impl State {
             }
             let Some(conn) = self.conns.remove(id) else { continue };
             io.remove_conn(id.token(), conn.raw_fd());
-            let super::conns::Phase::Http { buf } = conn.phase else { continue };
+            let super::conns::Phase::Http { buf, .. } = conn.phase else { continue };
             self.counters.inc(Counter::SockjsMigrations);
             if let Err(fd) = self.rooms.bus.adopt(owner, conn.fd, buf, conn.tls) {
                 tracing::warn!(?owner, "cannot move a request to its session's shard: queue full");

@@ -82,7 +82,7 @@ impl State {
             final_frames: None,
             close_received: false,
         };
-        let Phase::Http { buf: early } = std::mem::replace(&mut conn.phase, Phase::Ws(Box::new(ws))) else { return };
+        let Phase::Http { buf: early, .. } = std::mem::replace(&mut conn.phase, Phase::Ws(Box::new(ws))) else { return };
         self.counters.inc(Counter::WsUpgrades);
         if hixie.is_none() {
             self.ws_open(id, carrier);
