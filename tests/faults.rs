@@ -251,18 +251,7 @@ impl Receiver {
 
     /// Read more; false at EOF or reset.
     fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 65536];
-        match common::read_retrying(&mut self.stream, &mut chunk) {
-            Ok(0) => false,
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                panic!("timed out waiting for the server; unread: {:?}", String::from_utf8_lossy(&self.buf))
-            }
-            Err(_) => false,
-        }
+        common::read_more(&mut self.stream, &mut self.buf)
     }
 
     /// The next body line (a SockJS frame) without its `\n`; None at the end.

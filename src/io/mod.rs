@@ -201,17 +201,10 @@ pub fn send_now(fd: RawFd, bytes: &[u8]) {
 /// unsent output are discarded at once rather than kept in an orphaned socket that a
 /// zero window can hold for minutes.
 pub fn reset_on_close(fd: RawFd) {
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: setsockopt with a valid `linger` value on a socket fd we own.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
+    // SAFETY: `fd` is a socket the caller owns and keeps open for this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    // Best effort: a failure leaves the ordinary close.
+    let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
 }
 
 /// Half-close both directions so pending reads finish (`ReadClosed`) and pending writes

@@ -172,6 +172,23 @@ pub fn read_retrying(stream: &mut impl Read, buf: &mut [u8]) -> std::io::Result<
     }
 }
 
+/// Read once more into `buf`; false at EOF (or reset). Panics on timeout, showing what
+/// was unread.
+pub fn read_more(stream: &mut impl Read, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 65536];
+    match read_retrying(stream, &mut chunk) {
+        Ok(0) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            panic!("timed out waiting for the server; unread: {:?}", String::from_utf8_lossy(buf))
+        }
+        Err(_) => false,
+    }
+}
+
 /// Read and discard until EOF or error (a publisher's copies of its own messages).
 pub fn drain_thread(stream: &std::net::TcpStream) -> std::thread::JoinHandle<()> {
     let mut s = stream.try_clone().unwrap();
